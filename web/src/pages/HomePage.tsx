@@ -1,0 +1,87 @@
+import type { ReactNode } from 'react'
+import { HealthCard } from '../components/HealthCard'
+import { ArrowRightIcon, BoxIcon, PulseIcon, ShieldIcon, WalletIcon } from '../components/icons'
+
+interface Feature {
+  title: string
+  body: string
+  icon: ReactNode
+}
+
+const features: Feature[] = [
+  {
+    title: 'One binary',
+    body: 'The API and this web app ship as a single Rust executable. No separate web server, no Node.js at runtime.',
+    icon: <BoxIcon className="size-5" />,
+  },
+  {
+    title: 'Wallet-native or SaaS',
+    body: 'Build on-chain apps and classic SaaS products on the same foundation, from the same codebase.',
+    icon: <WalletIcon className="size-5" />,
+  },
+  {
+    title: 'Observable',
+    body: 'Liveness and readiness endpoints report every dependency, ready for load balancers and orchestrators.',
+    icon: <PulseIcon className="size-5" />,
+  },
+  {
+    title: 'Secure by default',
+    body: 'A strict Content Security Policy and precompressed, content-hashed assets served straight from memory.',
+    icon: <ShieldIcon className="size-5" />,
+  },
+]
+
+export function HomePage() {
+  return (
+    <>
+      <div className="mx-auto grid max-w-6xl gap-10 px-4 py-12 sm:px-6 sm:py-16 lg:grid-cols-[1.1fr_1fr] lg:items-center lg:gap-14 lg:py-24">
+        <div>
+          <p className="text-sm font-semibold tracking-wide text-primary-dark uppercase dark:text-primary">
+            Rust · React · one deploy
+          </p>
+          <h1 className="mt-3 text-3xl font-bold tracking-tight text-balance sm:text-4xl lg:text-5xl">
+            One fast binary for the backend and web UI of{' '}
+            <span className="whitespace-nowrap">wallet-native</span> and SaaS apps
+          </h1>
+          <p className="mt-5 max-w-xl text-base text-pretty text-muted sm:text-lg">
+            QuickDapp serves your API and this single-page app from one executable, with health
+            checks, security headers and compressed assets built in. Copy one file to a server and
+            run it.
+          </p>
+          <div className="mt-8 flex flex-wrap gap-3">
+            <a href="#status" className="btn-primary">
+              View system status
+              <ArrowRightIcon className="size-4" />
+            </a>
+            <a href="/health" className="btn-secondary">
+              Health endpoint
+            </a>
+          </div>
+        </div>
+
+        <div id="status" className="scroll-mt-6">
+          <HealthCard />
+        </div>
+      </div>
+
+      <section aria-labelledby="features-title" className="border-t border-border/70 bg-surface/60">
+        <div className="mx-auto max-w-6xl px-4 py-12 sm:px-6 sm:py-16">
+          <h2 id="features-title" className="text-2xl font-bold tracking-tight">
+            What you get
+          </h2>
+          <ul className="mt-8 grid gap-4 sm:grid-cols-2 lg:grid-cols-4">
+            {features.map((feature) => (
+              <li key={feature.title} className="card">
+                <div className="flex-center size-10 rounded-xl bg-primary/10 text-primary-dark dark:text-primary">
+                  {feature.icon}
+                </div>
+                <h3 className="mt-4 font-semibold">{feature.title}</h3>
+                <p className="mt-2 text-sm text-muted">{feature.body}</p>
+              </li>
+            ))}
+          </ul>
+        </div>
+      </section>
+    </>
+  )
+}
