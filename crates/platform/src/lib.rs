@@ -1,0 +1,32 @@
+//! Platform: configuration, database and migrations, the API error envelope, telemetry and
+//! the module contract that every QuickDapp crate builds on.
+
+pub mod config;
+pub mod db;
+pub mod dotenvx;
+pub mod error;
+pub mod module;
+pub mod state;
+pub mod telemetry;
+
+pub use config::Config;
+pub use db::{Backend, Db, DbError};
+pub use error::ApiError;
+pub use module::{Migration, Module};
+pub use state::AppState;
+
+/// The platform's own tables: `settings` and `users` (seed 000 "DrizzleORM Schema Design").
+pub const MIGRATIONS: &[Migration] = &[migration!(
+    202611210001,
+    "settings and users",
+    "202611210001_settings_users"
+)];
+
+/// The platform as a module: its tables, no routes of its own (the server mounts health).
+pub fn module() -> Module {
+    Module {
+        name: "platform",
+        migrations: MIGRATIONS,
+        routes: module::no_routes,
+    }
+}

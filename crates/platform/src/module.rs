@@ -1,0 +1,63 @@
+//! The module contract: what a vertical slice (notifications, tasks, gifts...) hands the server.
+
+use axum::Router;
+
+use crate::state::AppState;
+
+/// One schema change, written once per backend and embedded in the binary.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    /// Globally unique and increasing; by convention `YYYYMMDDNNNN` of when it was written.
+    pub version: i64,
+    pub description: &'static str,
+    pub sqlite: &'static str,
+    pub postgres: &'static str,
+}
+
+/// A module as the server wires it in: its migrations, applied in version order across all
+/// modules, and its HTTP routes, merged into the one router. GraphQL objects are merged
+/// statically in the server crate; job handlers join when the job system lands.
+#[derive(Clone, Copy)]
+pub struct Module {
+    pub name: &'static str,
+    pub migrations: &'static [Migration],
+    pub routes: fn() -> Router<AppState>,
+}
+
+impl std::fmt::Debug for Module {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Module")
+            .field("name", &self.name)
+            .field("migrations", &self.migrations.len())
+            .finish()
+    }
+}
+
+/// A module with no routes of its own.
+pub fn no_routes() -> Router<AppState> {
+    Router::new()
+}
+
+/// Declares a migration from the pair of files `migrations/{sqlite,postgres}/<file>.sql`
+/// of the calling crate.
+#[macro_export]
+macro_rules! migration {
+    ($version:expr, $description:expr, $file:literal) => {
+        $crate::module::Migration {
+            version: $version,
+            description: $description,
+            sqlite: include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/migrations/sqlite/",
+                $file,
+                ".sql"
+            )),
+            postgres: include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/migrations/postgres/",
+                $file,
+                ".sql"
+            )),
+        }
+    };
+}
