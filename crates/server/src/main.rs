@@ -1,0 +1,91 @@
+//! `quickdapp`: loads the configuration, sets up logging and runs the chosen command.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use platform::{Config, Db, telemetry};
+use server::cli::{Cli, Command, ConfigCommand};
+
+/// Exit code for an invalid configuration, so scripts can tell it from a runtime failure.
+const EXIT_BAD_CONFIG: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let cwd = std::env::current_dir().unwrap_or_else(|_| ".".into());
+    let config = match Config::load(&cwd, std::env::vars()) {
+        Ok(config) => config,
+        Err(errors) => {
+            eprint!("quickdapp: {errors}");
+            return ExitCode::from(EXIT_BAD_CONFIG);
+        }
+    };
+    telemetry::init(&config.log_level, config.log_format);
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("quickdapp: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => serve(config).await,
+            Command::Migrate => migrate(config).await,
+            Command::Config {
+                command: ConfigCommand::Check,
+            } => {
+                print_config(&config);
+                Ok(())
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(target: "server", "{e}");
+            eprintln!("quickdapp: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    tracing::info!(target: "server", version = server::VERSION, mode = config.app_mode.as_str(), "starting QuickDapp");
+    let app = server::Application::build(config, &server::modules()).await?;
+    let base_url = app.state().config.base_url.clone();
+    tracing::info!(target: "server", addr = %app.local_addr(), %base_url, "listening");
+    app.run_until_stopped(server::shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn migrate(config: Config) -> anyhow::Result<()> {
+    let db = Db::connect(
+        config.database_url.expose(),
+        config.database_connect_timeout,
+    )
+    .await?;
+    let applied = db.migrate(&server::modules()).await?;
+    db.close().await;
+    if applied.is_empty() {
+        println!("schema up to date; nothing applied");
+    } else {
+        println!("applied {} migration(s): {applied:?}", applied.len());
+    }
+    Ok(())
+}
+
+fn print_config(config: &Config) {
+    let rows = config.describe();
+    let width = rows
+        .iter()
+        .map(|(name, _, _)| name.len())
+        .max()
+        .unwrap_or(0);
+    for (name, value, source) in rows {
+        println!("{name:<width$} = {value}    # {source}");
+    }
+}
