@@ -110,6 +110,20 @@ pub struct Config {
     pub request_timeout: Duration,
     pub shutdown_timeout: Duration,
     pub max_body_bytes: usize,
+    /// Lifetime of a session's JWT access token.
+    pub auth_access_token_ttl: Duration,
+    /// Absolute lifetime of a session (its refresh tokens rotate within it).
+    pub auth_refresh_token_ttl: Duration,
+    /// How long a SIWE nonce stays usable.
+    pub auth_nonce_ttl: Duration,
+    /// Requests per minute per client IP on `/auth/*` (0 = unlimited).
+    pub auth_rate_limit_per_minute: u32,
+    /// Chain ids a SIWE message may name.
+    pub siwe_chain_ids: Vec<u64>,
+    /// EVM JSON-RPC endpoint (ERC-1271 checks, chain watcher); `None` when unset.
+    pub chain_rpc_endpoint: Option<url::Url>,
+    /// Lower-cased wallets that hold the admin role.
+    pub admin_wallets: Vec<String>,
     /// Where each variable's value came from (`.env.development`, `process environment`...),
     /// for `quickdapp config check`.
     pub sources: BTreeMap<&'static str, String>,
@@ -152,6 +166,13 @@ pub const VARIABLES: &[(&str, Option<&str>)] = &[
     ("REQUEST_TIMEOUT", Some("30s")),
     ("SHUTDOWN_TIMEOUT", Some("10s")),
     ("MAX_BODY_BYTES", Some("1048576")),
+    ("AUTH_ACCESS_TOKEN_TTL", Some("15m")),
+    ("AUTH_REFRESH_TOKEN_TTL", Some("30d")),
+    ("AUTH_NONCE_TTL", Some("5m")),
+    ("AUTH_RATE_LIMIT", Some("60")),
+    ("SIWE_CHAIN_IDS", Some("1")),
+    ("CHAIN_RPC_ENDPOINT", Some("")),
+    ("ADMIN_WALLETS", Some("")),
 ];
 
 /// A raw variable with the place it was read from.
@@ -459,6 +480,80 @@ impl Config {
             }
         };
 
+        let auth_access_token_ttl = parse_duration_var(
+            "AUTH_ACCESS_TOKEN_TTL",
+            &get("AUTH_ACCESS_TOKEN_TTL").unwrap_or_default(),
+            errors,
+        );
+        let auth_refresh_token_ttl = parse_duration_var(
+            "AUTH_REFRESH_TOKEN_TTL",
+            &get("AUTH_REFRESH_TOKEN_TTL").unwrap_or_default(),
+            errors,
+        );
+        let auth_nonce_ttl = parse_duration_var(
+            "AUTH_NONCE_TTL",
+            &get("AUTH_NONCE_TTL").unwrap_or_default(),
+            errors,
+        );
+        let rate_raw = get("AUTH_RATE_LIMIT").unwrap_or_default();
+        let auth_rate_limit_per_minute = rate_raw.parse::<u32>().ok();
+        if auth_rate_limit_per_minute.is_none() {
+            errors.push(format!("AUTH_RATE_LIMIT: {rate_raw:?} must be a whole number of requests per minute (0 = off)"));
+        }
+        let chains_raw = get("SIWE_CHAIN_IDS").unwrap_or_default();
+        let siwe_chain_ids: Vec<u64> = chains_raw
+            .split(',')
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .filter_map(|c| match c.parse::<u64>() {
+                Ok(id) if id > 0 => Some(id),
+                _ => {
+                    errors.push(format!(
+                        "SIWE_CHAIN_IDS: {c:?} is not a chain id (a positive integer)"
+                    ));
+                    None
+                }
+            })
+            .collect();
+        if chains_raw.trim().is_empty() {
+            errors.push(
+                "SIWE_CHAIN_IDS: name at least one chain id (e.g. 1 for Ethereum mainnet)"
+                    .to_owned(),
+            );
+        }
+        let rpc_raw = get("CHAIN_RPC_ENDPOINT").unwrap_or_default();
+        let chain_rpc_endpoint = if rpc_raw.is_empty() {
+            None
+        } else {
+            match url::Url::parse(&rpc_raw) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+                    Some(url)
+                }
+                _ => {
+                    errors.push(format!(
+                        "CHAIN_RPC_ENDPOINT: {rpc_raw:?} is not an http(s) URL"
+                    ));
+                    None
+                }
+            }
+        };
+        let admins_raw = get("ADMIN_WALLETS").unwrap_or_default();
+        let mut admin_wallets = Vec::new();
+        for wallet in admins_raw
+            .split(',')
+            .map(str::trim)
+            .filter(|w| !w.is_empty())
+        {
+            let hex = wallet.strip_prefix("0x").unwrap_or("");
+            if hex.len() == 40 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
+                admin_wallets.push(wallet.to_ascii_lowercase());
+            } else {
+                errors.push(format!(
+                    "ADMIN_WALLETS: {wallet:?} is not a 0x-prefixed 20-byte address"
+                ));
+            }
+        }
+
         Some(Config {
             app_mode,
             host: host?,
@@ -476,6 +571,13 @@ impl Config {
             request_timeout: request_timeout?,
             shutdown_timeout: shutdown_timeout?,
             max_body_bytes: max_body_bytes?,
+            auth_access_token_ttl: auth_access_token_ttl?,
+            auth_refresh_token_ttl: auth_refresh_token_ttl?,
+            auth_nonce_ttl: auth_nonce_ttl?,
+            auth_rate_limit_per_minute: auth_rate_limit_per_minute?,
+            siwe_chain_ids,
+            chain_rpc_endpoint,
+            admin_wallets,
             sources,
         })
     }
@@ -503,6 +605,21 @@ impl Config {
                 "REQUEST_TIMEOUT" => format_duration(self.request_timeout),
                 "SHUTDOWN_TIMEOUT" => format_duration(self.shutdown_timeout),
                 "MAX_BODY_BYTES" => self.max_body_bytes.to_string(),
+                "AUTH_ACCESS_TOKEN_TTL" => format_duration(self.auth_access_token_ttl),
+                "AUTH_REFRESH_TOKEN_TTL" => format_duration(self.auth_refresh_token_ttl),
+                "AUTH_NONCE_TTL" => format_duration(self.auth_nonce_ttl),
+                "AUTH_RATE_LIMIT" => self.auth_rate_limit_per_minute.to_string(),
+                "SIWE_CHAIN_IDS" => self
+                    .siwe_chain_ids
+                    .iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+                "CHAIN_RPC_ENDPOINT" => self
+                    .chain_rpc_endpoint
+                    .as_ref()
+                    .map_or(String::new(), |u| redact_url(u.as_str())),
+                "ADMIN_WALLETS" => self.admin_wallets.join(","),
                 _ => String::new(),
             }
         };
@@ -600,7 +717,7 @@ fn parse_duration_var(name: &str, value: &str, errors: &mut Vec<String>) -> Opti
     parsed
 }
 
-/// Parses `500ms`, `30s`, `2m` or a bare number of seconds.
+/// Parses `500ms`, `30s`, `2m`, `1h`, `30d` or a bare number of seconds.
 pub fn parse_duration(value: &str) -> Option<Duration> {
     let value = value.trim();
     let split = value
@@ -613,13 +730,21 @@ pub fn parse_duration(value: &str) -> Option<Duration> {
         "" | "s" => Some(Duration::from_secs(number)),
         "m" => Some(Duration::from_secs(number.checked_mul(60)?)),
         "h" => Some(Duration::from_secs(number.checked_mul(3600)?)),
+        "d" => Some(Duration::from_secs(number.checked_mul(86_400)?)),
         _ => None,
     }
 }
 
 fn format_duration(d: Duration) -> String {
-    if d.subsec_millis() != 0 || d.as_secs() == 0 {
+    let secs = d.as_secs();
+    if d.subsec_millis() != 0 || secs == 0 {
         format!("{}ms", d.as_millis())
+    } else if secs.is_multiple_of(86_400) {
+        format!("{}d", secs / 86_400)
+    } else if secs.is_multiple_of(3600) {
+        format!("{}h", secs / 3600)
+    } else if secs.is_multiple_of(60) {
+        format!("{}m", secs / 60)
     } else {
         format!("{}s", d.as_secs())
     }

@@ -8,12 +8,15 @@ pub mod error;
 pub mod module;
 pub mod state;
 pub mod telemetry;
+pub mod time;
+pub mod users;
 
 pub use config::Config;
-pub use db::{Backend, Db, DbError};
+pub use db::{Backend, Db, DbError, Tx};
 pub use error::ApiError;
 pub use module::{Migration, Module};
 pub use state::AppState;
+pub use time::Timestamp;
 
 /// The platform's own tables: `settings` and `users` (seed 000 "DrizzleORM Schema Design").
 pub const MIGRATIONS: &[Migration] = &[migration!(
@@ -27,6 +30,7 @@ pub fn module() -> Module {
     Module {
         name: "platform",
         migrations: MIGRATIONS,
+        provide: module::provides_nothing,
         routes: module::no_routes,
     }
 }

@@ -1,6 +1,7 @@
 //! The module contract: what a vertical slice (notifications, tasks, gifts...) hands the server.
 
 use axum::Router;
+use axum::http::Extensions;
 
 use crate::state::AppState;
 
@@ -15,12 +16,14 @@ pub struct Migration {
 }
 
 /// A module as the server wires it in: its migrations, applied in version order across all
-/// modules, and its HTTP routes, merged into the one router. GraphQL objects are merged
-/// statically in the server crate; job handlers join when the job system lands.
+/// modules; the services it provides to every handler (`AppState::service::<T>()`), built
+/// once at start in module order; and its HTTP routes, merged into the one router. GraphQL
+/// objects are merged statically in the server crate; job handlers join with the job system.
 #[derive(Clone, Copy)]
 pub struct Module {
     pub name: &'static str,
     pub migrations: &'static [Migration],
+    pub provide: fn(&AppState, &mut Extensions),
     pub routes: fn() -> Router<AppState>,
 }
 
@@ -32,6 +35,9 @@ impl std::fmt::Debug for Module {
             .finish()
     }
 }
+
+/// A module that provides no services.
+pub fn provides_nothing(_: &AppState, _: &mut Extensions) {}
 
 /// A module with no routes of its own.
 pub fn no_routes() -> Router<AppState> {
