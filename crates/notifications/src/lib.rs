@@ -13,6 +13,7 @@ pub fn module() -> Module {
     Module {
         name: "notifications",
         migrations: MIGRATIONS,
+        provide: platform::module::provides_nothing,
         routes: platform::module::no_routes,
     }
 }

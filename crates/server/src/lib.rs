@@ -20,7 +20,12 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Every module this binary ships, in migration order. A deployment may run a subset.
 pub fn modules() -> Vec<Module> {
-    vec![platform::module(), notifications::module(), jobs::module()]
+    vec![
+        platform::module(),
+        auth::module(),
+        notifications::module(),
+        jobs::module(),
+    ]
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,11 +84,17 @@ impl Application {
     }
 
     fn assemble(config: Config, modules: &[Module], db: Db, listener: TcpListener) -> Application {
-        let state = AppState {
+        let mut state = AppState {
             config: Arc::new(config),
             db,
             started_at: Instant::now(),
+            services: Default::default(),
         };
+        let mut services = axum::http::Extensions::new();
+        for module in modules {
+            (module.provide)(&state, &mut services);
+        }
+        state.services = Arc::new(services);
         let router = http::router(state.clone(), modules);
         Application {
             listener,

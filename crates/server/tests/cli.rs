@@ -315,8 +315,9 @@ fn migrate_applies_then_reports_nothing_to_do() {
     ];
     let first = quickdapp(dir.path(), &["migrate"], &env);
     assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    let total: usize = server::modules().iter().map(|m| m.migrations.len()).sum();
     assert!(
-        stdout(&first).contains("applied 3 migration(s)"),
+        stdout(&first).contains(&format!("applied {total} migration(s)")),
         "{}",
         stdout(&first)
     );

@@ -62,6 +62,7 @@ fn panic_now() -> &'static str {
 const PROBE: Module = Module {
     name: "probe",
     migrations: &[],
+    provide: platform::module::provides_nothing,
     routes: probe_routes,
 };
 

@@ -1,7 +1,9 @@
 //! Test support: `TestApp` (the real server on an ephemeral port over a fresh database),
-//! `TestDb` for either backend, `TcpProxy` to cut a dependency, and `both_backends!`.
+//! `TestDb` for either backend, `TcpProxy` to cut a dependency, `TestWallet` to sign in,
+//! and `both_backends!`.
 
 mod proxy;
+mod wallet;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,6 +13,7 @@ use platform::{Config, Module};
 pub use proxy::TcpProxy;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+pub use wallet::{SiweFields, TestWallet, hex_signature};
 
 /// Runs an `async fn name(backend: Backend)` once on SQLite and once on PostgreSQL, as the
 /// tests `name::sqlite` and `name::postgres`.
@@ -145,6 +148,8 @@ pub fn test_config(database_url: &str, base_url: &str, overrides: &[(&str, &str)
         ),
         ("LOG_LEVEL", "warn"),
         ("WORKER_COUNT", "0"),
+        ("AUTH_RATE_LIMIT", "0"),
+        ("SIWE_CHAIN_IDS", "1,31337"),
     ];
     for (key, value) in overrides {
         values.retain(|(k, _)| k != key);
@@ -232,6 +237,36 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
+    }
+
+    /// A fresh nonce from `GET /auth/nonce`.
+    pub async fn nonce(&self) -> String {
+        let body: serde_json::Value = self
+            .client
+            .get(self.url("/auth/nonce"))
+            .send()
+            .await
+            .expect("GET /auth/nonce")
+            .json()
+            .await
+            .expect("nonce JSON");
+        body["nonce"].as_str().expect("a nonce").to_owned()
+    }
+
+    /// Signs `wallet` in (SIWE over HTTP, bearer mode) and returns the response body
+    /// (`token`, `refreshToken`, `user`...).
+    pub async fn sign_in(&self, wallet: &TestWallet) -> serde_json::Value {
+        let nonce = self.nonce().await;
+        let message = wallet.siwe_fields(&self.base_url, 1, &nonce).render();
+        let response = self
+            .client
+            .post(self.url("/auth/siwe"))
+            .json(&serde_json::json!({ "message": message, "signature": wallet.sign_message(&message) }))
+            .send()
+            .await
+            .expect("POST /auth/siwe");
+        assert_eq!(response.status(), reqwest::StatusCode::OK, "sign-in failed");
+        response.json().await.expect("sign-in JSON")
     }
 
     /// Starts a graceful shutdown without waiting for it (in-flight requests keep running).
