@@ -2,12 +2,14 @@
 //! `TestDb` for either backend, `TcpProxy` to cut a dependency, `TestWallet` to sign in,
 //! and `both_backends!`.
 
+mod anvil;
 mod proxy;
 mod wallet;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+pub use anvil::{ANVIL_CHAIN_ID, Anvil};
 pub use platform::Backend;
 use platform::{Config, Module};
 pub use proxy::TcpProxy;
