@@ -1,4 +1,5 @@
-//! `/health` (liveness: the process answers) and `/health/ready` (every dependency answers).
+//! `/health` (liveness: the process answers), `/health/ready` (every dependency answers) and
+//! `/api/config` (the public client configuration the web UI reads at start; never secrets).
 
 use std::time::{Duration, Instant};
 
@@ -55,4 +56,17 @@ fn database_error_summary(error: &sqlx::Error) -> &'static str {
         sqlx::Error::Database(_) => "query failed",
         _ => "database error",
     }
+}
+
+/// What the web UI needs to know about this deployment. Nothing here is secret.
+pub async fn client_config(State(state): State<AppState>) -> Json<Value> {
+    let config = &state.config;
+    Json(json!({
+        "appName": "QuickDapp",
+        "version": crate::VERSION,
+        "appMode": config.app_mode.as_str(),
+        "baseUrl": config.base_url.as_str().trim_end_matches('/'),
+        "chainIds": config.siwe_chain_ids,
+        "defaultChainId": config.siwe_chain_ids.first(),
+    }))
 }

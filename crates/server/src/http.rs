@@ -41,7 +41,8 @@ pub fn router(state: AppState, modules: &[Module]) -> Router {
     let config = state.config.clone();
     let mut routes = Router::new()
         .route("/health", get(health::health))
-        .route("/health/ready", get(health::ready));
+        .route("/health/ready", get(health::ready))
+        .route("/api/config", get(health::client_config));
     for module in modules {
         routes = routes.merge((module.routes)());
     }

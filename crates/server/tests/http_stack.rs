@@ -119,6 +119,28 @@ async fn health_reports_status_version_and_time(backend: Backend) {
     app.stop().await;
 }
 
+async fn client_config_names_the_app_and_its_chains_and_no_secret(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let body: Value = app
+        .client
+        .get(app.url("/api/config"))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(body["appName"], "QuickDapp");
+    assert_eq!(body["baseUrl"], app.base_url);
+    assert_eq!(body["chainIds"], serde_json::json!([1, 31337]));
+    let text = body.to_string();
+    assert!(
+        !text.contains("test-session-key") && !text.contains("DATABASE"),
+        "{text}"
+    );
+    app.stop().await;
+}
+
 async fn request_ids_are_echoed_or_generated(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let given = app
@@ -350,6 +372,7 @@ async fn slow_request_in_flight_completes_during_shutdown(backend: Backend) {
 both_backends!(
     health_reports_status_version_and_time,
     request_ids_are_echoed_or_generated,
+    client_config_names_the_app_and_its_chains_and_no_secret,
     security_headers_are_on_every_response,
     api_errors_are_json_with_stable_codes,
     a_panicking_handler_is_a_500_and_the_server_keeps_serving,
