@@ -14,6 +14,8 @@ use crate::store;
 
 /// Topic of the event that announces a stored notification: `{userId, id, seq}`.
 pub const NOTIFICATION_STORED: &str = "notifications.stored";
+/// Topic of an unstored message for every socket, or a room's: `{room?, type, data}`.
+pub const REALTIME_MESSAGE: &str = "realtime.message";
 
 #[derive(Debug)]
 pub struct NotificationService {
@@ -110,6 +112,21 @@ impl NotificationService {
         Ok(store::acknowledge(&self.db, user_id, up_to_seq, Timestamp::now()).await?)
     }
 
+    /// Sends a message (not stored, not replayed) to every open socket on every instance, or
+    /// to the sockets subscribed to `room` (seed 000 `broadcastToAll`).
+    pub async fn broadcast(
+        &self,
+        room: Option<&str>,
+        kind: &str,
+        data: serde_json::Value,
+    ) -> Result<(), NotificationError> {
+        let event = BusEvent {
+            topic: REALTIME_MESSAGE.to_owned(),
+            payload: json!({ "room": room, "type": kind, "data": data }),
+        };
+        Ok(self.bus.publish(event).await?)
+    }
+
     /// Announces a notification another process stored (a worker forwarding over IPC).
     pub fn announce_stored(&self, user_id: i64, id: i64, seq: i64) {
         self.bus.publish_local(BusEvent {
@@ -162,6 +179,14 @@ impl NotificationService {
                         tracing::warn!(target: "realtime", error = %e, "cannot read a stored notification")
                     }
                 }
+            }
+            REALTIME_MESSAGE => {
+                let kind = event.payload["type"].as_str().unwrap_or("notification");
+                let message = Outbound::Text(envelope(kind, &event.payload["data"]));
+                match event.payload["room"].as_str() {
+                    Some(room) => self.hub.send_to_room(room, &message),
+                    None => self.hub.broadcast(&message),
+                };
             }
             auth::AuthService::SESSIONS_REVOKED => {
                 for id in event.payload["sessionIds"]

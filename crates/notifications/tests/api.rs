@@ -443,6 +443,36 @@ async fn forged_resume_and_ack_have_no_effect(backend: Backend) {
     app.stop().await;
 }
 
+async fn broadcasts_reach_every_socket_and_rooms_their_members(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut anonymous = connect(&app).await;
+    let mut member_socket = connect(&app).await;
+    send(
+        &mut member_socket,
+        "subscribe",
+        json!({ "channel": "market:eth" }),
+    )
+    .await;
+    assert_eq!(next(&mut member_socket).await["type"], "subscribe");
+    let service = app.service::<notifications::NotificationService>();
+    service
+        .broadcast(Some("market:eth"), "price", json!({ "usd": 3000 }))
+        .await
+        .expect("room message");
+    service
+        .broadcast(None, "announcement", json!({ "text": "hello all" }))
+        .await
+        .expect("broadcast");
+    assert_eq!(next(&mut member_socket).await["data"]["usd"], 3000);
+    assert_eq!(next(&mut member_socket).await["type"], "announcement");
+    assert_eq!(
+        next(&mut anonymous).await["type"],
+        "announcement",
+        "room messages skip non-members"
+    );
+    app.stop().await;
+}
+
 async fn logout_closes_the_sessions_sockets(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let alice = member(&app, 27).await;
@@ -498,5 +528,6 @@ both_backends!(
     a_dropped_client_resumes_without_gaps_or_duplicates,
     forged_resume_and_ack_have_no_effect,
     logout_closes_the_sessions_sockets,
+    broadcasts_reach_every_socket_and_rooms_their_members,
     per_user_connection_limit_and_origin_are_enforced,
 );
