@@ -14,5 +14,6 @@ pub fn module() -> Module {
         name: "notifications",
         migrations: MIGRATIONS,
         routes: platform::module::no_routes,
+        register_jobs: platform::module::no_jobs,
     }
 }

@@ -5,6 +5,7 @@ pub mod config;
 pub mod db;
 pub mod dotenvx;
 pub mod error;
+pub mod job;
 pub mod module;
 pub mod state;
 pub mod telemetry;
@@ -12,6 +13,7 @@ pub mod telemetry;
 pub use config::Config;
 pub use db::{Backend, Db, DbError};
 pub use error::ApiError;
+pub use job::{Job, JobContext, JobFailure, JobRegistry};
 pub use module::{Migration, Module};
 pub use state::AppState;
 
@@ -28,5 +30,6 @@ pub fn module() -> Module {
         name: "platform",
         migrations: MIGRATIONS,
         routes: module::no_routes,
+        register_jobs: module::no_jobs,
     }
 }

@@ -2,6 +2,8 @@
 
 use axum::Router;
 
+use crate::config::Config;
+use crate::job::JobRegistry;
 use crate::state::AppState;
 
 /// One schema change, written once per backend and embedded in the binary.
@@ -15,13 +17,15 @@ pub struct Migration {
 }
 
 /// A module as the server wires it in: its migrations, applied in version order across all
-/// modules, and its HTTP routes, merged into the one router. GraphQL objects are merged
-/// statically in the server crate; job handlers join when the job system lands.
+/// modules, its HTTP routes, merged into the one router, and its job handlers (with the
+/// recurring jobs and chain subscriptions it asks for). GraphQL objects are merged statically
+/// in the server crate.
 #[derive(Clone, Copy)]
 pub struct Module {
     pub name: &'static str,
     pub migrations: &'static [Migration],
     pub routes: fn() -> Router<AppState>,
+    pub register_jobs: fn(&mut JobRegistry, &Config),
 }
 
 impl std::fmt::Debug for Module {
@@ -37,6 +41,9 @@ impl std::fmt::Debug for Module {
 pub fn no_routes() -> Router<AppState> {
     Router::new()
 }
+
+/// A module with no jobs of its own.
+pub fn no_jobs(_: &mut JobRegistry, _: &Config) {}
 
 /// Declares a migration from the pair of files `migrations/{sqlite,postgres}/<file>.sql`
 /// of the calling crate.

@@ -37,15 +37,19 @@ pub fn is_api_path(path: &str) -> bool {
 }
 
 /// The whole route table: health, each module's routes, then the embedded UI as fallback.
-pub fn router(state: AppState, modules: &[Module]) -> Router {
+pub fn router(state: AppState, modules: &[Module], workers: jobs::WorkersStatus) -> Router {
     let config = state.config.clone();
     let mut routes = Router::new()
         .route("/health", get(health::health))
-        .route("/health/ready", get(health::ready));
+        .route("/health/ready", get(health::ready))
+        .route("/metrics", get(jobs::http::metrics));
     for module in modules {
         routes = routes.merge((module.routes)());
     }
-    let routes = routes.fallback(assets::serve).with_state(state);
+    let routes = routes
+        .fallback(assets::serve)
+        .with_state(state)
+        .layer(axum::Extension(workers));
 
     let cors = (!config.cors_origins.is_empty()).then(|| {
         let origins: Vec<HeaderValue> = config

@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use platform::{AppState, Config, Db, DbError, Module};
+use jobs::{LocalEvents, Supervisor, SupervisorOptions, UserNotification, WorkersStatus};
+use platform::{AppState, Config, Db, DbError, JobRegistry, Module};
 use tokio::net::TcpListener;
 
 /// The version reported by `/health` and the UI.
@@ -29,6 +30,8 @@ pub enum StartError {
     Bind(SocketAddr, std::io::Error),
     #[error(transparent)]
     Database(DbError),
+    #[error("jobs: {0}")]
+    Jobs(jobs::JobsError),
 }
 
 /// A bound, migrated application that has not started serving yet.
@@ -37,6 +40,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     state: AppState,
+    workers: Workers,
 }
 
 impl Application {
@@ -44,11 +48,14 @@ impl Application {
     /// migrations, and binds `HOST:PORT` (port 0 picks a free one).
     pub async fn build(config: Config, modules: &[Module]) -> Result<Application, StartError> {
         let db = Application::open_database(&config, modules).await?;
+        let workers = Workers::prepare(&config, modules, &db).await?;
         let addr = config.listen_addr();
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|e| StartError::Bind(addr, e))?;
-        Ok(Application::assemble(config, modules, db, listener))
+        Ok(Application::assemble(
+            config, modules, db, listener, workers,
+        ))
     }
 
     /// Like `build`, on a listener the caller already bound (tests learn the port first so
@@ -59,7 +66,10 @@ impl Application {
         listener: TcpListener,
     ) -> Result<Application, StartError> {
         let db = Application::open_database(&config, modules).await?;
-        Ok(Application::assemble(config, modules, db, listener))
+        let workers = Workers::prepare(&config, modules, &db).await?;
+        Ok(Application::assemble(
+            config, modules, db, listener, workers,
+        ))
     }
 
     async fn open_database(config: &Config, modules: &[Module]) -> Result<Db, StartError> {
@@ -78,18 +88,48 @@ impl Application {
         Ok(db)
     }
 
-    fn assemble(config: Config, modules: &[Module], db: Db, listener: TcpListener) -> Application {
+    fn assemble(
+        config: Config,
+        modules: &[Module],
+        db: Db,
+        listener: TcpListener,
+        workers: Workers,
+    ) -> Application {
         let state = AppState {
             config: Arc::new(config),
             db,
             started_at: Instant::now(),
         };
-        let router = http::router(state.clone(), modules);
+        let router = http::router(state.clone(), modules, workers.status.clone());
         Application {
             listener,
             router,
             state,
+            workers,
         }
+    }
+
+    /// "Notify this user" events raised by jobs in the worker processes.
+    pub fn user_notifications(&self) -> tokio::sync::broadcast::Receiver<UserNotification> {
+        self.workers.events.notifications.subscribe()
+    }
+
+    /// `WEB_ENABLED=false`: runs the worker processes (no HTTP) until `shutdown` resolves.
+    pub async fn run_workers_only(
+        config: Config,
+        modules: &[Module],
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartError> {
+        let db = Application::open_database(&config, modules).await?;
+        let workers = Workers::prepare(&config, modules, &db).await?;
+        let supervisor = workers.start(&config, db.backend());
+        shutdown.await;
+        tracing::info!(target: "server", "shutting down: stopping worker processes");
+        if let Some(supervisor) = supervisor {
+            supervisor.stop().await;
+        }
+        db.close().await;
+        Ok(())
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -112,7 +152,9 @@ impl Application {
             listener,
             router,
             state,
+            workers,
         } = self;
+        let supervisor = workers.start(&state.config, state.db.backend());
         let grace = state.config.shutdown_timeout;
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
         let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
@@ -135,9 +177,63 @@ impl Application {
                 Ok(())
             }
         };
+        if let Some(supervisor) = supervisor {
+            supervisor.stop().await;
+        }
         state.db.close().await;
         tracing::info!(target: "server", "stopped");
         result
+    }
+}
+
+/// The job side of a serving process: the registry (checked, crons ensured), the children's
+/// status for `/health/ready`, and where their events land.
+#[derive(Debug)]
+struct Workers {
+    registry: Arc<JobRegistry>,
+    status: WorkersStatus,
+    events: LocalEvents,
+}
+
+impl Workers {
+    async fn prepare(config: &Config, modules: &[Module], db: &Db) -> Result<Workers, StartError> {
+        let registry = jobs::build_registry(modules, config).map_err(StartError::Jobs)?;
+        jobs::service::ensure_crons(db, &registry)
+            .await
+            .map_err(StartError::Jobs)?;
+        jobs::metrics::install();
+        Ok(Workers {
+            registry: Arc::new(registry),
+            status: WorkersStatus::new(config.worker_count.resolve()),
+            events: LocalEvents::new(),
+        })
+    }
+
+    /// Starts `WORKER_COUNT` children running this same binary's `worker` command.
+    fn start(&self, config: &Config, backend: platform::Backend) -> Option<Supervisor> {
+        let count = config.worker_count.resolve();
+        if count == 0 {
+            return None;
+        }
+        let program = match std::env::current_exe() {
+            Ok(program) => program,
+            Err(e) => {
+                tracing::error!(target: "server", error = %e, "cannot find this binary to start workers");
+                return None;
+            }
+        };
+        tracing::info!(target: "server", count, job_types = self.registry.job_types().count(), "starting worker processes");
+        Some(Supervisor::start(
+            SupervisorOptions {
+                program,
+                args: vec!["worker".to_owned()],
+                count,
+                grace: config.shutdown_timeout,
+                forward_wakeups: backend == platform::Backend::Sqlite,
+            },
+            self.status.clone(),
+            self.events.clone(),
+        ))
     }
 }
 

@@ -63,6 +63,7 @@ const PROBE: Module = Module {
     name: "probe",
     migrations: &[],
     routes: probe_routes,
+    register_jobs: platform::module::no_jobs,
 };
 
 async fn error_of(response: reqwest::Response) -> (StatusCode, String, String) {
