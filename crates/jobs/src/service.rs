@@ -409,28 +409,18 @@ pub struct JobFilter {
     pub limit: Option<u32>,
 }
 
-/// Jobs matching `filter`, newest first (at most 500). The status is derived from the row, so
-/// it filters the page read.
+/// Jobs matching `filter`, newest first (at most 500).
 pub async fn list_jobs(db: &Db, filter: &JobFilter) -> Result<Vec<WorkerJob>, JobsError> {
     let limit = i64::from(filter.limit.unwrap_or(50).clamp(1, 500));
     let mut pooled = Pooled::acquire(db).await?;
-    let read_limit = if filter.status.is_some() {
-        limit * 20
-    } else {
-        limit
-    };
-    let jobs = store::list_jobs(
+    Ok(store::list_jobs(
         &mut pooled.conn(),
         filter.job_type.as_deref(),
+        filter.status.map(JobStatus::as_str),
         filter.before_id,
-        read_limit,
+        limit,
     )
-    .await?;
-    Ok(jobs
-        .into_iter()
-        .filter(|job| filter.status.is_none_or(|status| job.status() == status))
-        .take(usize::try_from(limit).unwrap_or(500))
-        .collect())
+    .await?)
 }
 
 /// Runs a finished job again as a new job (due now) pointing back with `rescheduled_from_job`.

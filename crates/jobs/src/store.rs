@@ -254,10 +254,12 @@ pub async fn delete_removable_jobs(
     on_conn!(conn, c => sqlx::query(SQL).bind(now).bind(limit).execute(&mut **c).await.map(|r| r.rows_affected()))
 }
 
-/// Newest first, optionally of one type, below `before_id`.
+/// Newest first, optionally of one type and one status (`JobStatus::as_str`), below
+/// `before_id`.
 pub async fn list_jobs(
     conn: &mut Conn<'_>,
     job_type: Option<&str>,
+    status: Option<&str>,
     before_id: Option<i64>,
     limit: i64,
 ) -> Result<Vec<WorkerJob>, sqlx::Error> {
@@ -265,10 +267,19 @@ pub async fn list_jobs(
         "SELECT ",
         job_columns!(),
         " FROM worker_jobs WHERE ($1 IS NULL OR type = $1) AND ($2 IS NULL OR id < $2) \
-         ORDER BY id DESC LIMIT $3"
+         AND ($3 IS NULL \
+           OR ($3 = 'pending' AND started IS NULL AND finished IS NULL) \
+           OR ($3 = 'running' AND started IS NOT NULL AND finished IS NULL) \
+           OR (finished IS NOT NULL AND outcome = $3)) \
+         ORDER BY id DESC LIMIT $4"
     );
-    on_conn!(conn, c => sqlx::query_as::<_, WorkerJob>(SQL).bind(job_type).bind(before_id).bind(limit)
-        .fetch_all(&mut **c).await)
+    on_conn!(conn, c => sqlx::query_as::<_, WorkerJob>(SQL)
+        .bind(job_type)
+        .bind(before_id)
+        .bind(status)
+        .bind(limit)
+        .fetch_all(&mut **c)
+        .await)
 }
 
 /// Pending jobs per type (the queue depth).
