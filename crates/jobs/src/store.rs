@@ -331,16 +331,42 @@ pub async fn read_setting(conn: &mut Conn<'_>, key: &str) -> Result<Option<Strin
     on_conn!(conn, c => sqlx::query_scalar::<_, String>(SQL).bind(key).fetch_optional(&mut **c).await)
 }
 
-pub async fn write_setting(
+/// Creates `key` unless it exists; false when it did.
+pub async fn insert_setting_if_absent(
     conn: &mut Conn<'_>,
     key: &str,
     value: &str,
     now: Ts,
-) -> Result<(), sqlx::Error> {
+) -> Result<bool, sqlx::Error> {
     const SQL: &str = "INSERT INTO settings (key, value, created_at, updated_at) \
-        VALUES ($1, $2, $3, $3) \
-        ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at";
-    on_conn!(conn, c => sqlx::query(SQL).bind(key).bind(value).bind(now).execute(&mut **c).await.map(drop))
+        VALUES ($1, $2, $3, $3) ON CONFLICT (key) DO NOTHING";
+    on_conn!(conn, c => sqlx::query(SQL).bind(key).bind(value).bind(now)
+        .execute(&mut **c).await.map(|r| r.rows_affected() == 1))
+}
+
+/// Deletes `key` only if its value is still `expected`; false otherwise.
+pub async fn delete_setting_if(
+    conn: &mut Conn<'_>,
+    key: &str,
+    expected: &str,
+) -> Result<bool, sqlx::Error> {
+    const SQL: &str = "DELETE FROM settings WHERE key = $1 AND value = $2";
+    on_conn!(conn, c => sqlx::query(SQL).bind(key).bind(expected)
+        .execute(&mut **c).await.map(|r| r.rows_affected() == 1))
+}
+
+/// Replaces `key`'s value only if it is still `expected` (compare-and-set); false otherwise.
+pub async fn replace_setting_if(
+    conn: &mut Conn<'_>,
+    key: &str,
+    expected: &str,
+    value: &str,
+    now: Ts,
+) -> Result<bool, sqlx::Error> {
+    const SQL: &str =
+        "UPDATE settings SET value = $3, updated_at = $4 WHERE key = $1 AND value = $2";
+    on_conn!(conn, c => sqlx::query(SQL).bind(key).bind(expected).bind(value).bind(now)
+        .execute(&mut **c).await.map(|r| r.rows_affected() == 1))
 }
 
 /// One log to hand to a module, as recorded in `chain_deliveries`.
@@ -351,6 +377,7 @@ pub struct DeliveryInsert<'a> {
     pub block_hash: &'a str,
     pub transaction_hash: &'a str,
     pub log_index: i64,
+    pub log: &'a Value,
 }
 
 /// Records a delivery; `None` when this (subscription, block hash, log index) was delivered.
@@ -359,14 +386,15 @@ pub async fn insert_chain_delivery(
     delivery: &DeliveryInsert<'_>,
 ) -> Result<Option<i64>, sqlx::Error> {
     const SQL: &str = "INSERT INTO chain_deliveries \
-        (subscription, block_number, block_hash, transaction_hash, log_index) \
-        VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING id";
+        (subscription, block_number, block_hash, transaction_hash, log_index, log) \
+        VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING id";
     on_conn!(conn, c => sqlx::query_scalar::<_, i64>(SQL)
         .bind(delivery.subscription)
         .bind(delivery.block_number)
         .bind(delivery.block_hash)
         .bind(delivery.transaction_hash)
         .bind(delivery.log_index)
+        .bind(Json(delivery.log))
         .fetch_optional(&mut **c)
         .await)
 }
@@ -380,17 +408,16 @@ pub async fn set_chain_delivery_job(
     on_conn!(conn, c => sqlx::query(SQL).bind(delivery_id).bind(job_id).execute(&mut **c).await.map(drop))
 }
 
-/// A live (not retracted) delivery: id, subscription, block number and hash, tx hash, log index.
-pub type LiveDelivery = (i64, String, i64, String, String, i64);
+/// A live (not retracted) delivery: id, block number and hash, and the log as delivered.
+pub type LiveDelivery = (i64, i64, String, Json<Value>);
 
 /// Live deliveries at or above `from_block`, lowest block first.
 pub async fn list_live_chain_deliveries_from(
     conn: &mut Conn<'_>,
     from_block: i64,
 ) -> Result<Vec<LiveDelivery>, sqlx::Error> {
-    const SQL: &str = "SELECT id, subscription, block_number, block_hash, transaction_hash, \
-        log_index FROM chain_deliveries WHERE block_number >= $1 AND retracted = FALSE \
-        ORDER BY block_number, log_index";
+    const SQL: &str = "SELECT id, block_number, block_hash, log FROM chain_deliveries \
+        WHERE block_number >= $1 AND retracted = FALSE ORDER BY block_number, log_index";
     on_conn!(conn, c => sqlx::query_as::<_, LiveDelivery>(SQL).bind(from_block).fetch_all(&mut **c).await)
 }
 
