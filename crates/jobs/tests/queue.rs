@@ -524,6 +524,30 @@ async fn admin_endpoint_lists_and_shows_jobs(backend: Backend) {
     app.stop().await;
 }
 
+async fn a_job_notifies_its_user_through_the_runner_events(backend: Backend) {
+    let queue = Queue::new(backend, &[]).await;
+    let events = Arc::new(jobs::LocalEvents::new());
+    let mut notifications = events.notifications.subscribe();
+    let runner = Runner::with_events(
+        queue.db.clone(),
+        queue.config.clone(),
+        queue.registry.clone(),
+        events,
+    );
+    jobs::enqueue(
+        &queue.db,
+        &NewJob::new("diagnostics.notifyUser")
+            .user(42)
+            .data(json!({ "message": "your export is ready" })),
+    )
+    .await
+    .expect("enqueued");
+    runner.run_one().await.expect("runs").expect("due");
+    let notification = notifications.try_recv().expect("one notification");
+    assert_eq!(notification.user_id, 42);
+    assert_eq!(notification.data["message"], "your export is ready");
+}
+
 /// Waits (checking every 10 ms, at most 10 s) until the job list satisfies `condition`.
 async fn wait_until(db: &Db, condition: impl Fn(&[jobs::WorkerJob]) -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -555,4 +579,5 @@ both_backends!(
     unknown_types_and_panics_fail_without_killing_the_runner,
     graceful_stop_lets_a_running_job_finish_and_releases_one_past_the_grace,
     admin_endpoint_lists_and_shows_jobs,
+    a_job_notifies_its_user_through_the_runner_events,
 );

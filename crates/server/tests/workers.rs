@@ -203,7 +203,10 @@ fn holder_pid(job: &jobs::WorkerJob) -> u32 {
 
 async fn worker_processes_run_jobs_and_report_in_readiness(backend: Backend) {
     let test_db = TestDb::new(backend).await;
-    let server = Server::start(&test_db.url, &[("WORKER_COUNT", "2")]);
+    let server = Server::start(
+        &test_db.url,
+        &[("WORKER_COUNT", "2"), ("LOG_LEVEL", "info,worker=debug")],
+    );
     let pids = server.wait_ready(2).await;
     assert_eq!(pids.len(), 2);
     let db = connect(&test_db).await;
