@@ -99,7 +99,7 @@ impl AuthService {
             nonce_ttl: config.auth_nonce_ttl,
             session_ttl: config.auth_refresh_token_ttl,
             admin_wallets: config.admin_wallets.clone(),
-            chain: config.chain_rpc_endpoint.clone().map(ChainClient::new),
+            chain: config.jobs.chain_rpc_endpoint.clone().map(ChainClient::new),
             sessions: moka::sync::Cache::builder()
                 .time_to_live(SESSION_CACHE_TTL)
                 .max_capacity(100_000)

@@ -1,13 +1,47 @@
-//! Jobs module (seed 000 "Worker System"): owns the `worker_jobs` table; the queue, worker
-//! processes and cron arrive with issue #5.
+//! Jobs (seed 000 "Worker System", seed 001 "Queue System"): the durable queue on
+//! `worker_jobs` (leases, fencing, retries, idempotency, cron), the runner, worker processes and
+//! their supervisor, job metrics, the operator's commands and endpoint, and the built-in jobs
+//! (`removeOldWorkerJobs`, `watchChain`, `diagnostics.*`).
 
-use platform::{Migration, Module, migration};
+pub mod builtin;
+pub mod chain;
+pub mod cli;
+pub mod conn;
+pub mod domain;
+pub mod error;
+pub mod events;
+pub mod http;
+pub mod metrics;
+pub mod process;
+pub mod service;
+pub mod store;
+pub mod supervisor;
+pub mod wakeup;
+pub mod worker;
 
-pub const MIGRATIONS: &[Migration] = &[migration!(
-    202611210201,
-    "worker jobs",
-    "202611210201_worker_jobs"
-)];
+use platform::{Config, JobRegistry, Migration, Module, migration};
+
+pub use conn::{Conn, Pooled, Tx};
+pub use domain::{CronSchedule, JobStatus, NewJob, Outcome, WorkerJob};
+pub use error::JobsError;
+pub use events::{LocalEvents, UserNotification, WorkerEvent};
+pub use service::{enqueue, schedule_cron_job, schedule_job};
+pub use supervisor::{Supervisor, SupervisorOptions, WorkersStatus};
+pub use worker::{Ran, RunOutcome, Runner};
+
+pub const MIGRATIONS: &[Migration] = &[
+    migration!(202611210201, "worker jobs", "202611210201_worker_jobs"),
+    migration!(
+        202611220201,
+        "job leases, attempts, priority, idempotency and cron tick keys",
+        "202611220201_job_leases"
+    ),
+    migration!(
+        202611220202,
+        "chain deliveries",
+        "202611220202_chain_deliveries"
+    ),
+];
 
 pub fn module() -> Module {
     Module {
@@ -15,5 +49,27 @@ pub fn module() -> Module {
         migrations: MIGRATIONS,
         provide: platform::module::provides_nothing,
         routes: platform::module::no_routes,
+        register_jobs: builtin::register,
     }
+}
+
+/// The registry every module filled, checked: each cron pattern parses and names a registered
+/// job type.
+pub fn build_registry(modules: &[Module], config: &Config) -> Result<JobRegistry, JobsError> {
+    let mut registry = JobRegistry::new();
+    for module in modules {
+        (module.register_jobs)(&mut registry, config);
+    }
+    for cron in registry.crons() {
+        CronSchedule::parse(&cron.schedule)?;
+        if registry.handler(&cron.job_type).is_none() {
+            return Err(JobsError::UnknownJobType(cron.job_type.clone()));
+        }
+    }
+    for subscription in registry.chain_subscriptions() {
+        if registry.handler(&subscription.handler).is_none() {
+            return Err(JobsError::UnknownJobType(subscription.handler.clone()));
+        }
+    }
+    Ok(registry)
 }

@@ -32,6 +32,7 @@ pub fn module() -> Module {
         migrations: MIGRATIONS,
         provide,
         routes,
+        register_jobs: platform::module::no_jobs,
     }
 }
 

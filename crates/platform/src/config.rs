@@ -120,8 +120,6 @@ pub struct Config {
     pub auth_rate_limit_per_minute: u32,
     /// Chain ids a SIWE message may name.
     pub siwe_chain_ids: Vec<u64>,
-    /// EVM JSON-RPC endpoint (ERC-1271 checks, chain watcher); `None` when unset.
-    pub chain_rpc_endpoint: Option<url::Url>,
     /// Lower-cased wallets that hold the admin role.
     pub admin_wallets: Vec<String>,
     /// Open WebSocket connections allowed per instance, and per user.
@@ -131,9 +129,30 @@ pub struct Config {
     pub ws_max_messages_per_second: u32,
     /// Largest WebSocket message (and frame) accepted, in bytes.
     pub ws_max_message_bytes: u32,
+    pub jobs: JobsConfig,
     /// Where each variable's value came from (`.env.development`, `process environment`...),
     /// for `quickdapp config check`.
     pub sources: BTreeMap<&'static str, String>,
+}
+
+/// How worker processes run jobs, and where `watchChain` reads the chain.
+#[derive(Debug, Clone)]
+pub struct JobsConfig {
+    /// How long a claimed job stays reserved without a renewal (`JOB_LEASE`).
+    pub lease: Duration,
+    /// Jobs one worker process runs at once (`JOB_CONCURRENCY`).
+    pub concurrency: usize,
+    /// How often an idle worker looks for due jobs when no wake-up arrives (`JOB_POLL_INTERVAL`).
+    pub poll_interval: Duration,
+    /// First retry delay; each further retry waits three times longer (`JOB_RETRY_DELAY`).
+    pub retry_delay: Duration,
+    /// `CHAIN_RPC_ENDPOINT`; `watchChain` runs only when set.
+    pub chain_rpc_endpoint: Option<url::Url>,
+    pub chain_confirmations: u64,
+    pub chain_start_block: u64,
+    pub chain_block_range: u64,
+    /// Six-field cron (seconds first) on which `watchChain` runs.
+    pub chain_poll_schedule: String,
 }
 
 /// Everything wrong with the configuration, one line per variable.
@@ -178,12 +197,20 @@ pub const VARIABLES: &[(&str, Option<&str>)] = &[
     ("AUTH_NONCE_TTL", Some("5m")),
     ("AUTH_RATE_LIMIT", Some("60")),
     ("SIWE_CHAIN_IDS", Some("1")),
-    ("CHAIN_RPC_ENDPOINT", Some("")),
     ("ADMIN_WALLETS", Some("")),
     ("WS_MAX_CONNECTIONS", Some("20000")),
     ("WS_MAX_CONNECTIONS_PER_USER", Some("16")),
     ("WS_MAX_MESSAGES_PER_SECOND", Some("20")),
     ("WS_MAX_MESSAGE_BYTES", Some("16384")),
+    ("JOB_LEASE", Some("30s")),
+    ("JOB_CONCURRENCY", Some("8")),
+    ("JOB_POLL_INTERVAL", Some("5s")),
+    ("JOB_RETRY_DELAY", Some("5s")),
+    ("CHAIN_RPC_ENDPOINT", None),
+    ("CHAIN_CONFIRMATIONS", Some("12")),
+    ("CHAIN_START_BLOCK", Some("0")),
+    ("CHAIN_BLOCK_RANGE", Some("1000")),
+    ("CHAIN_POLL_SCHEDULE", Some("*/5 * * * * *")),
 ];
 
 /// A raw variable with the place it was read from.
@@ -532,22 +559,6 @@ impl Config {
                     .to_owned(),
             );
         }
-        let rpc_raw = get("CHAIN_RPC_ENDPOINT").unwrap_or_default();
-        let chain_rpc_endpoint = if rpc_raw.is_empty() {
-            None
-        } else {
-            match url::Url::parse(&rpc_raw) {
-                Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
-                    Some(url)
-                }
-                _ => {
-                    errors.push(format!(
-                        "CHAIN_RPC_ENDPOINT: {rpc_raw:?} is not an http(s) URL"
-                    ));
-                    None
-                }
-            }
-        };
         let admins_raw = get("ADMIN_WALLETS").unwrap_or_default();
         let mut admin_wallets = Vec::new();
         for wallet in admins_raw
@@ -579,6 +590,7 @@ impl Config {
         let ws_max_connections_per_user = positive("WS_MAX_CONNECTIONS_PER_USER");
         let ws_max_messages_per_second = positive("WS_MAX_MESSAGES_PER_SECOND");
         let ws_max_message_bytes = positive("WS_MAX_MESSAGE_BYTES");
+        let jobs = jobs_config(&mut get, errors);
 
         Some(Config {
             app_mode,
@@ -602,12 +614,12 @@ impl Config {
             auth_nonce_ttl: auth_nonce_ttl?,
             auth_rate_limit_per_minute: auth_rate_limit_per_minute?,
             siwe_chain_ids,
-            chain_rpc_endpoint,
             admin_wallets,
             ws_max_connections: ws_max_connections?,
             ws_max_connections_per_user: ws_max_connections_per_user?,
             ws_max_messages_per_second: ws_max_messages_per_second?,
             ws_max_message_bytes: ws_max_message_bytes?,
+            jobs: jobs?,
             sources,
         })
     }
@@ -645,15 +657,24 @@ impl Config {
                     .map(u64::to_string)
                     .collect::<Vec<_>>()
                     .join(","),
-                "CHAIN_RPC_ENDPOINT" => self
-                    .chain_rpc_endpoint
-                    .as_ref()
-                    .map_or(String::new(), |u| redact_url(u.as_str())),
                 "ADMIN_WALLETS" => self.admin_wallets.join(","),
                 "WS_MAX_CONNECTIONS" => self.ws_max_connections.to_string(),
                 "WS_MAX_CONNECTIONS_PER_USER" => self.ws_max_connections_per_user.to_string(),
                 "WS_MAX_MESSAGES_PER_SECOND" => self.ws_max_messages_per_second.to_string(),
                 "WS_MAX_MESSAGE_BYTES" => self.ws_max_message_bytes.to_string(),
+                "JOB_LEASE" => format_duration(self.jobs.lease),
+                "JOB_CONCURRENCY" => self.jobs.concurrency.to_string(),
+                "JOB_POLL_INTERVAL" => format_duration(self.jobs.poll_interval),
+                "JOB_RETRY_DELAY" => format_duration(self.jobs.retry_delay),
+                "CHAIN_RPC_ENDPOINT" => self
+                    .jobs
+                    .chain_rpc_endpoint
+                    .as_ref()
+                    .map_or(String::new(), |url| redact_url(url.as_str())),
+                "CHAIN_CONFIRMATIONS" => self.jobs.chain_confirmations.to_string(),
+                "CHAIN_START_BLOCK" => self.jobs.chain_start_block.to_string(),
+                "CHAIN_BLOCK_RANGE" => self.jobs.chain_block_range.to_string(),
+                "CHAIN_POLL_SCHEDULE" => self.jobs.chain_poll_schedule.clone(),
                 _ => String::new(),
             }
         };
@@ -674,6 +695,75 @@ impl Config {
     pub fn listen_addr(&self) -> std::net::SocketAddr {
         std::net::SocketAddr::new(self.host, self.port)
     }
+}
+
+/// The `JOB_*` and `CHAIN_*` variables.
+fn jobs_config(
+    get: &mut impl FnMut(&'static str) -> Option<String>,
+    errors: &mut Vec<String>,
+) -> Option<JobsConfig> {
+    let lease = parse_duration_var("JOB_LEASE", &get("JOB_LEASE").unwrap_or_default(), errors);
+    if lease.is_some_and(|lease| lease < Duration::from_millis(100)) {
+        errors.push("JOB_LEASE: must be at least 100ms".to_owned());
+    }
+    let poll_interval = parse_duration_var(
+        "JOB_POLL_INTERVAL",
+        &get("JOB_POLL_INTERVAL").unwrap_or_default(),
+        errors,
+    );
+    let retry_delay = parse_duration_var(
+        "JOB_RETRY_DELAY",
+        &get("JOB_RETRY_DELAY").unwrap_or_default(),
+        errors,
+    );
+    let mut whole = |name: &'static str, min: u64| -> Option<u64> {
+        let raw = get(name).unwrap_or_default();
+        match raw.parse::<u64>() {
+            Ok(n) if n >= min => Some(n),
+            _ => {
+                errors.push(format!(
+                    "{name}: {raw:?} must be a whole number, at least {min}"
+                ));
+                None
+            }
+        }
+    };
+    let concurrency = whole("JOB_CONCURRENCY", 1);
+    let chain_confirmations = whole("CHAIN_CONFIRMATIONS", 0);
+    let chain_start_block = whole("CHAIN_START_BLOCK", 0);
+    let chain_block_range = whole("CHAIN_BLOCK_RANGE", 1);
+    let endpoint_raw = get("CHAIN_RPC_ENDPOINT").unwrap_or_default();
+    let chain_rpc_endpoint = if endpoint_raw.is_empty() {
+        Some(None)
+    } else {
+        match url::Url::parse(&endpoint_raw) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => Some(Some(url)),
+            _ => {
+                errors.push(format!(
+                    "CHAIN_RPC_ENDPOINT: {:?} is not an http(s) URL",
+                    redact_url(&endpoint_raw)
+                ));
+                None
+            }
+        }
+    };
+    let chain_poll_schedule = get("CHAIN_POLL_SCHEDULE").unwrap_or_default();
+    if chain_poll_schedule.split_whitespace().count() != 6 {
+        errors.push(format!(
+            "CHAIN_POLL_SCHEDULE: {chain_poll_schedule:?} must be a cron pattern with six fields, seconds first (e.g. */5 * * * * *)"
+        ));
+    }
+    Some(JobsConfig {
+        lease: lease?,
+        concurrency: usize::try_from(concurrency?).ok()?,
+        poll_interval: poll_interval?,
+        retry_delay: retry_delay?,
+        chain_rpc_endpoint: chain_rpc_endpoint?,
+        chain_confirmations: chain_confirmations?,
+        chain_start_block: chain_start_block?,
+        chain_block_range: chain_block_range?,
+        chain_poll_schedule,
+    })
 }
 
 fn read_env_file(dir: &Path, name: &str, errors: &mut Vec<String>) -> BTreeMap<String, String> {

@@ -6,6 +6,7 @@ pub mod config;
 pub mod db;
 pub mod dotenvx;
 pub mod error;
+pub mod job;
 pub mod module;
 pub mod state;
 pub mod telemetry;
@@ -15,6 +16,7 @@ pub mod users;
 pub use config::Config;
 pub use db::{Backend, Db, DbError, Tx};
 pub use error::ApiError;
+pub use job::{Job, JobContext, JobFailure, JobRegistry};
 pub use module::{Migration, Module};
 pub use state::AppState;
 pub use time::Timestamp;
@@ -33,5 +35,6 @@ pub fn module() -> Module {
         migrations: MIGRATIONS,
         provide: module::provides_nothing,
         routes: module::no_routes,
+        register_jobs: module::no_jobs,
     }
 }

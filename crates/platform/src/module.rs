@@ -3,6 +3,8 @@
 use axum::Router;
 use axum::http::Extensions;
 
+use crate::config::Config;
+use crate::job::JobRegistry;
 use crate::state::AppState;
 
 /// One schema change, written once per backend and embedded in the binary.
@@ -17,14 +19,16 @@ pub struct Migration {
 
 /// A module as the server wires it in: its migrations, applied in version order across all
 /// modules; the services it provides to every handler (`AppState::service::<T>()`), built
-/// once at start in module order; and its HTTP routes, merged into the one router. GraphQL
-/// objects are merged statically in the server crate; job handlers join with the job system.
+/// once at start in module order; its HTTP routes, merged into the one router; and its job
+/// handlers (with the recurring jobs and chain subscriptions it asks for). GraphQL objects
+/// are merged statically in the server crate.
 #[derive(Clone, Copy)]
 pub struct Module {
     pub name: &'static str,
     pub migrations: &'static [Migration],
     pub provide: fn(&AppState, &mut Extensions),
     pub routes: fn() -> Router<AppState>,
+    pub register_jobs: fn(&mut JobRegistry, &Config),
 }
 
 impl std::fmt::Debug for Module {
@@ -43,6 +47,9 @@ pub fn provides_nothing(_: &AppState, _: &mut Extensions) {}
 pub fn no_routes() -> Router<AppState> {
     Router::new()
 }
+
+/// A module with no jobs of its own.
+pub fn no_jobs(_: &mut JobRegistry, _: &Config) {}
 
 /// Declares a migration from the pair of files `migrations/{sqlite,postgres}/<file>.sql`
 /// of the calling crate.

@@ -1,4 +1,4 @@
-//! The command line: `serve` (default), `migrate`, `config check`.
+//! The command line: `serve` (default), `worker`, `jobs ...`, `migrate`, `config check`.
 
 use clap::{Parser, Subcommand};
 
@@ -17,6 +17,14 @@ pub struct Cli {
 pub enum Command {
     /// Serve the API and the web UI (the default). Applies pending migrations first.
     Serve,
+    /// Run as a worker process (started by `serve`; talks to it over stdin/stdout).
+    #[command(hide = true)]
+    Worker,
+    /// Inspect and manage background jobs.
+    Jobs {
+        #[command(subcommand)]
+        command: jobs::cli::JobsCommand,
+    },
     /// Apply pending database migrations, then exit.
     Migrate,
     /// Inspect the configuration.

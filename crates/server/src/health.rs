@@ -1,11 +1,12 @@
-//! `/health` (liveness: the process answers), `/health/ready` (every dependency answers) and
-//! `/api/config` (the public client configuration the web UI reads at start; never secrets).
+//! `/health` (liveness: the process answers), `/health/ready` (every dependency answers,
+//! and every worker process is up) and `/api/config` (the public client configuration the
+//! web UI reads at start; never secrets).
 
 use std::time::{Duration, Instant};
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use platform::AppState;
 use serde_json::{Value, json};
 
@@ -21,7 +22,10 @@ pub async fn health() -> Json<Value> {
 }
 
 /// 200 when every check passes, else 503; the body names each check and why it failed.
-pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+pub async fn ready(
+    State(state): State<AppState>,
+    Extension(workers): Extension<jobs::WorkersStatus>,
+) -> (StatusCode, Json<Value>) {
     let started = Instant::now();
     let database = match tokio::time::timeout(CHECK_TIMEOUT, state.db.ping()).await {
         Ok(Ok(())) => json!({ "ok": true, "latency_ms": started.elapsed().as_secs_f64() * 1000.0 }),
@@ -33,7 +37,7 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
             json!({ "ok": false, "error": format!("no answer within {} ms", CHECK_TIMEOUT.as_millis()) })
         }
     };
-    let checks = json!({ "database": database });
+    let checks = json!({ "database": database, "workers": workers.check() });
     let all_ok = checks
         .as_object()
         .is_some_and(|checks| checks.values().all(|check| check["ok"] == json!(true)));

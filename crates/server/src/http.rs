@@ -37,17 +37,26 @@ pub fn is_api_path(path: &str) -> bool {
 }
 
 /// The whole route table: health, each module's routes, then the embedded UI as fallback.
-pub fn router(state: AppState, modules: &[Module]) -> Router {
+pub fn router(state: AppState, modules: &[Module], workers: jobs::WorkersStatus) -> Router {
     let config = state.config.clone();
     let mut routes = Router::new()
         .route("/health", get(health::health))
         .route("/health/ready", get(health::ready))
-        .route("/api/config", get(health::client_config));
+        .route("/api/config", get(health::client_config))
+        .route("/metrics", get(jobs::http::metrics));
     for module in modules {
         routes = routes.merge((module.routes)());
     }
     routes = routes.merge(graphql::routes(&state));
-    let routes = routes.fallback(assets::serve).with_state(state);
+    // Operator endpoints: admins only (`ADMIN_WALLETS`).
+    routes = routes.merge(
+        jobs::http::admin_routes()
+            .route_layer(middleware::from_fn_with_state(state.clone(), admin_only)),
+    );
+    let routes = routes
+        .fallback(assets::serve)
+        .with_state(state)
+        .layer(axum::Extension(workers));
 
     let cors = (!config.cors_origins.is_empty()).then(|| {
         let origins: Vec<HeaderValue> = config
@@ -97,6 +106,11 @@ pub fn router(state: AppState, modules: &[Module]) -> Router {
             ))
             .layer(RequestBodyLimitLayer::new(config.max_body_bytes)),
     )
+}
+
+/// Lets the request through only for an authenticated admin (401 / 403 otherwise).
+async fn admin_only(_admin: auth::AdminUser, request: Request, next: Next) -> Response {
+    next.run(request).await
 }
 
 /// One structured line per request, after the response is ready.

@@ -13,8 +13,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
+use jobs::{LocalEvents, Supervisor, SupervisorOptions, UserNotification, WorkersStatus};
 use platform::bus::EventBus;
-use platform::{AppState, Config, Db, DbError, Module};
+use platform::{AppState, Config, Db, DbError, JobRegistry, Module};
 use tokio::net::TcpListener;
 
 /// The version reported by `/health` and the UI.
@@ -36,6 +37,8 @@ pub enum StartError {
     Bind(SocketAddr, std::io::Error),
     #[error(transparent)]
     Database(DbError),
+    #[error("jobs: {0}")]
+    Jobs(jobs::JobsError),
 }
 
 /// A bound, migrated application that has not started serving yet.
@@ -44,6 +47,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     state: AppState,
+    workers: Workers,
 }
 
 impl Application {
@@ -51,11 +55,12 @@ impl Application {
     /// migrations, and binds `HOST:PORT` (port 0 picks a free one).
     pub async fn build(config: Config, modules: &[Module]) -> Result<Application, StartError> {
         let db = Application::open_database(&config, modules).await?;
+        let workers = Workers::prepare(&config, modules, &db).await?;
         let addr = config.listen_addr();
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|e| StartError::Bind(addr, e))?;
-        Application::assemble(config, modules, db, listener).await
+        Application::assemble(config, modules, db, listener, workers).await
     }
 
     /// Like `build`, on a listener the caller already bound (tests learn the port first so
@@ -66,7 +71,8 @@ impl Application {
         listener: TcpListener,
     ) -> Result<Application, StartError> {
         let db = Application::open_database(&config, modules).await?;
-        Application::assemble(config, modules, db, listener).await
+        let workers = Workers::prepare(&config, modules, &db).await?;
+        Application::assemble(config, modules, db, listener, workers).await
     }
 
     async fn open_database(config: &Config, modules: &[Module]) -> Result<Db, StartError> {
@@ -90,6 +96,7 @@ impl Application {
         modules: &[Module],
         db: Db,
         listener: TcpListener,
+        workers: Workers,
     ) -> Result<Application, StartError> {
         let bus = EventBus::start(db.clone())
             .await
@@ -106,12 +113,58 @@ impl Application {
             (module.provide)(&state, &mut services);
         }
         state.services = Arc::new(services);
-        let router = http::router(state.clone(), modules);
+        // A job's "notify this user" (raised in a worker process) is stored and pushed here.
+        if let Some(notifications) = state.try_service::<notifications::NotificationService>() {
+            let notifications = notifications.clone();
+            let mut raised = workers.events.notifications.subscribe();
+            tokio::spawn(async move {
+                loop {
+                    match raised.recv().await {
+                        Ok(event) => {
+                            if let Err(e) =
+                                notifications.notify_user(event.user_id, event.data).await
+                            {
+                                tracing::warn!(target: "notifications", user_id = event.user_id, error = %e, "a job's notification was not stored");
+                            }
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                            tracing::warn!(target: "notifications", missed, "job notifications were dropped");
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                    }
+                }
+            });
+        }
+        let router = http::router(state.clone(), modules, workers.status.clone());
         Ok(Application {
             listener,
             router,
             state,
+            workers,
         })
+    }
+
+    /// "Notify this user" events raised by jobs in the worker processes.
+    pub fn user_notifications(&self) -> tokio::sync::broadcast::Receiver<UserNotification> {
+        self.workers.events.notifications.subscribe()
+    }
+
+    /// `WEB_ENABLED=false`: runs the worker processes (no HTTP) until `shutdown` resolves.
+    pub async fn run_workers_only(
+        config: Config,
+        modules: &[Module],
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartError> {
+        let db = Application::open_database(&config, modules).await?;
+        let workers = Workers::prepare(&config, modules, &db).await?;
+        let supervisor = workers.start(&config, db.backend());
+        shutdown.await;
+        tracing::info!(target: "server", "shutting down: stopping worker processes");
+        if let Some(supervisor) = supervisor {
+            supervisor.stop().await;
+        }
+        db.close().await;
+        Ok(())
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -134,7 +187,9 @@ impl Application {
             listener,
             router,
             state,
+            workers,
         } = self;
+        let supervisor = workers.start(&state.config, state.db.backend());
         let grace = state.config.shutdown_timeout;
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
         let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
@@ -157,9 +212,63 @@ impl Application {
                 Ok(())
             }
         };
+        if let Some(supervisor) = supervisor {
+            supervisor.stop().await;
+        }
         state.db.close().await;
         tracing::info!(target: "server", "stopped");
         result
+    }
+}
+
+/// The job side of a serving process: the registry (checked, crons ensured), the children's
+/// status for `/health/ready`, and where their events land.
+#[derive(Debug)]
+struct Workers {
+    registry: Arc<JobRegistry>,
+    status: WorkersStatus,
+    events: LocalEvents,
+}
+
+impl Workers {
+    async fn prepare(config: &Config, modules: &[Module], db: &Db) -> Result<Workers, StartError> {
+        let registry = jobs::build_registry(modules, config).map_err(StartError::Jobs)?;
+        jobs::service::ensure_crons(db, &registry)
+            .await
+            .map_err(StartError::Jobs)?;
+        jobs::metrics::install();
+        Ok(Workers {
+            registry: Arc::new(registry),
+            status: WorkersStatus::new(config.worker_count.resolve()),
+            events: LocalEvents::new(),
+        })
+    }
+
+    /// Starts `WORKER_COUNT` children running this same binary's `worker` command.
+    fn start(&self, config: &Config, backend: platform::Backend) -> Option<Supervisor> {
+        let count = config.worker_count.resolve();
+        if count == 0 {
+            return None;
+        }
+        let program = match std::env::current_exe() {
+            Ok(program) => program,
+            Err(e) => {
+                tracing::error!(target: "server", error = %e, "cannot find this binary to start workers");
+                return None;
+            }
+        };
+        tracing::info!(target: "server", count, job_types = self.registry.job_types().count(), "starting worker processes");
+        Some(Supervisor::start(
+            SupervisorOptions {
+                program,
+                args: vec!["worker".to_owned()],
+                count,
+                grace: config.shutdown_timeout,
+                forward_wakeups: backend == platform::Backend::Sqlite,
+            },
+            self.status.clone(),
+            self.events.clone(),
+        ))
     }
 }
 

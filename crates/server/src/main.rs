@@ -1,6 +1,7 @@
 //! `quickdapp`: loads the configuration, sets up logging and runs the chosen command.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Parser;
 use platform::{Config, Db, telemetry};
@@ -19,7 +20,11 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_BAD_CONFIG);
         }
     };
-    telemetry::init(&config.log_level, config.log_format);
+    let log_level = match cli.command {
+        Some(Command::Worker) => &config.worker_log_level,
+        _ => &config.log_level,
+    };
+    telemetry::init(log_level, config.log_format);
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -34,6 +39,8 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(config).await,
+            Command::Worker => worker(config).await,
+            Command::Jobs { command } => jobs_command(config, command).await,
             Command::Migrate => migrate(config).await,
             Command::Config {
                 command: ConfigCommand::Check,
@@ -55,10 +62,47 @@ fn main() -> ExitCode {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(target: "server", version = server::VERSION, mode = config.app_mode.as_str(), "starting QuickDapp");
+    if !config.web_enabled {
+        server::Application::run_workers_only(
+            config,
+            &server::modules(),
+            server::shutdown_signal(),
+        )
+        .await?;
+        return Ok(());
+    }
     let app = server::Application::build(config, &server::modules()).await?;
     let base_url = app.state().config.base_url.clone();
     tracing::info!(target: "server", addr = %app.local_addr(), %base_url, "listening");
     app.run_until_stopped(server::shutdown_signal()).await?;
+    Ok(())
+}
+
+/// A worker process: the parent already applied the migrations.
+async fn worker(config: Config) -> anyhow::Result<()> {
+    let modules = server::modules();
+    let registry = jobs::build_registry(&modules, &config)?;
+    let db = Db::connect(
+        config.database_url.expose(),
+        config.database_connect_timeout,
+    )
+    .await?;
+    jobs::process::run_worker_process(Arc::new(config), db, Arc::new(registry)).await?;
+    Ok(())
+}
+
+async fn jobs_command(config: Config, command: jobs::cli::JobsCommand) -> anyhow::Result<()> {
+    let modules = server::modules();
+    let registry = jobs::build_registry(&modules, &config)?;
+    let db = Db::connect(
+        config.database_url.expose(),
+        config.database_connect_timeout,
+    )
+    .await?;
+    db.migrate(&modules).await?;
+    let output = jobs::cli::run(command, &db, &registry).await;
+    db.close().await;
+    print!("{}", output?);
     Ok(())
 }
 

@@ -64,6 +64,7 @@ const PROBE: Module = Module {
     migrations: &[],
     provide: platform::module::provides_nothing,
     routes: probe_routes,
+    register_jobs: platform::module::no_jobs,
 };
 
 async fn error_of(response: reqwest::Response) -> (StatusCode, String, String) {

@@ -1,0 +1,74 @@
+//! Job metrics (Prometheus): enqueued, started, succeeded and failed by type, queue depth, and
+//! schedule-to-start latency. Worker processes report over IPC; the parent records.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use platform::Db;
+
+use crate::events::WorkerEvent;
+
+/// Installs the process-wide Prometheus recorder once; later calls return the same handle.
+pub fn install() -> Option<PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets(&[
+                    0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                    10.0, 30.0, 60.0,
+                ])
+                .ok()?;
+            match builder.install_recorder() {
+                Ok(handle) => Some(handle),
+                Err(e) => {
+                    tracing::warn!(target: "jobs", error = %e, "metrics recorder not installed");
+                    None
+                }
+            }
+        })
+        .clone()
+}
+
+pub fn record_enqueued(job_type: &str, count: u64) {
+    metrics::counter!("jobs_enqueued_total", "type" => job_type.to_owned()).increment(count);
+}
+
+/// Turns a worker's event into metrics.
+pub fn record(event: &WorkerEvent) {
+    match event {
+        WorkerEvent::JobStarted {
+            job_type, wait_ms, ..
+        } => {
+            metrics::counter!("jobs_started_total", "type" => job_type.clone()).increment(1);
+            metrics::histogram!("jobs_schedule_to_start_seconds", "type" => job_type.clone())
+                .record(wait_ms.max(0.0) / 1000.0);
+        }
+        WorkerEvent::JobCompleted {
+            job_type, outcome, ..
+        } => {
+            let name = if outcome == "succeeded" {
+                "jobs_succeeded_total"
+            } else {
+                "jobs_failed_total"
+            };
+            metrics::counter!(name, "type" => job_type.clone(), "outcome" => outcome.clone())
+                .increment(1);
+        }
+        WorkerEvent::JobsEnqueued { job_type, count } => record_enqueued(job_type, *count),
+        WorkerEvent::LeaseLost { .. } => metrics::counter!("jobs_lease_lost_total").increment(1),
+        WorkerEvent::Ready { .. } | WorkerEvent::NotifyUser { .. } | WorkerEvent::Stopped => {}
+    }
+}
+
+/// Sets the queue-depth gauges from the database, just before a scrape.
+pub async fn refresh_queue_depth(db: &Db) {
+    match crate::service::queue_depth(db).await {
+        Ok(depths) => {
+            for (job_type, depth) in depths {
+                metrics::gauge!("jobs_queue_depth", "type" => job_type).set(depth as f64);
+            }
+        }
+        Err(e) => tracing::warn!(target: "jobs", error = %e, "queue depth not read"),
+    }
+}

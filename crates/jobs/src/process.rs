@@ -1,0 +1,92 @@
+//! A worker process (`quickdapp worker`): talks to its parent over stdin (`ParentMessage`
+//! lines) and stdout (`WorkerEvent` lines), and runs a `Runner` until told to stop, its parent
+//! goes away, or it gets SIGTERM/SIGINT.
+
+use std::io::BufRead;
+use std::sync::Arc;
+
+use platform::{Config, Db, JobRegistry};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+
+use crate::error::JobsError;
+use crate::events::{ParentMessage, WorkerEvent, WorkerEvents};
+use crate::wakeup;
+use crate::worker::Runner;
+
+/// Events go to stdout, one JSON line each, written by one task in order.
+struct IpcEvents {
+    lines: mpsc::UnboundedSender<WorkerEvent>,
+}
+
+impl WorkerEvents for IpcEvents {
+    fn emit(&self, event: WorkerEvent) {
+        let _ = self.lines.send(event);
+    }
+}
+
+/// Runs this process as a worker until it is told to stop; running jobs get
+/// `SHUTDOWN_TIMEOUT` to finish, the rest are released.
+pub async fn run_worker_process(
+    config: Arc<Config>,
+    db: Db,
+    registry: Arc<JobRegistry>,
+) -> Result<(), JobsError> {
+    let (lines_tx, mut lines_rx) = mpsc::unbounded_channel::<WorkerEvent>();
+    let writer = tokio::spawn(async move {
+        let mut stdout = tokio::io::stdout();
+        while let Some(event) = lines_rx.recv().await {
+            let Ok(mut line) = serde_json::to_vec(&event) else {
+                continue;
+            };
+            line.push(b'\n');
+            if stdout.write_all(&line).await.is_err() {
+                break;
+            }
+            if lines_rx.is_empty() && stdout.flush().await.is_err() {
+                break;
+            }
+        }
+        let _ = stdout.flush().await;
+    });
+    let events = Arc::new(IpcEvents { lines: lines_tx });
+
+    // stdin is read on a plain thread: a blocking read must not hold up the runtime's exit.
+    let (stop_tx, mut stop_rx) = mpsc::unbounded_channel::<&'static str>();
+    std::thread::spawn(move || {
+        let stdin = std::io::stdin();
+        for line in stdin.lock().lines() {
+            let Ok(line) = line else { break };
+            match serde_json::from_str::<ParentMessage>(&line) {
+                Ok(ParentMessage::Wake) => wakeup::signal(),
+                Ok(ParentMessage::Shutdown { .. }) => {
+                    let _ = stop_tx.send("the parent asked");
+                }
+                Err(e) => {
+                    tracing::warn!(target: "worker", error = %e, "unreadable message from the parent")
+                }
+            }
+        }
+        let _ = stop_tx.send("the parent closed its pipe");
+    });
+
+    wakeup::listen(&db);
+    events.emit(WorkerEvent::Ready {
+        pid: std::process::id(),
+    });
+    let grace = config.shutdown_timeout;
+    let runner = Runner::with_events(db.clone(), config, registry, events.clone());
+    let shutdown = async move {
+        let reason = tokio::select! {
+            reason = stop_rx.recv() => reason.unwrap_or("the parent went away"),
+            () = crate::supervisor::terminate_signal() => "a signal",
+        };
+        tracing::info!(target: "worker", reason, "worker stopping");
+    };
+    let result = runner.run(shutdown, grace).await;
+    events.emit(WorkerEvent::Stopped);
+    drop(events);
+    let _ = writer.await;
+    db.close().await;
+    result
+}

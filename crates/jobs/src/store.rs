@@ -1,0 +1,428 @@
+//! SQL for `worker_jobs`, `chain_deliveries` and the chain cursor in `settings`: one function
+//! per statement, the same text on both backends except the claim (`SKIP LOCKED` on
+//! PostgreSQL) and `pg_notify`.
+
+use serde_json::Value;
+use sqlx::Row;
+use sqlx::types::Json;
+
+use crate::conn::{Conn, Ts, on_conn};
+use crate::domain::WorkerJob;
+
+/// Every column of `worker_jobs`, in `WorkerJob`'s order.
+macro_rules! job_columns {
+    () => {
+        "id, type, user_id, data, due, started, finished, remove_at, success, result, \
+         cron_schedule, auto_reschedule_on_failure, auto_reschedule_on_failure_delay, \
+         remove_delay, rescheduled_from_job, created_at, updated_at, attempts, max_attempts, \
+         priority, idempotency_key, cron_tick_key, lease_expires_at, locked_by, outcome, last_error"
+    };
+}
+
+/// A row to insert; the store fills the timestamps it is given.
+#[derive(Debug, Clone)]
+pub struct JobInsert<'a> {
+    pub job_type: &'a str,
+    pub user_id: i64,
+    pub data: &'a Value,
+    pub due: Ts,
+    pub remove_at: Ts,
+    pub cron_schedule: Option<&'a str>,
+    pub auto_reschedule_on_failure: bool,
+    pub auto_reschedule_on_failure_delay: i32,
+    pub remove_delay: i32,
+    pub rescheduled_from_job: Option<i64>,
+    pub max_attempts: i32,
+    pub priority: i32,
+    pub idempotency_key: Option<&'a str>,
+    pub cron_tick_key: Option<&'a str>,
+    pub now: Ts,
+}
+
+/// Inserts a job unless its idempotency key (pending or running) or cron tick key is taken;
+/// `None` when it was.
+pub async fn insert_job(
+    conn: &mut Conn<'_>,
+    job: &JobInsert<'_>,
+) -> Result<Option<WorkerJob>, sqlx::Error> {
+    const SQL: &str = concat!(
+        "INSERT INTO worker_jobs (type, user_id, data, due, remove_at, cron_schedule, \
+         auto_reschedule_on_failure, auto_reschedule_on_failure_delay, remove_delay, \
+         rescheduled_from_job, max_attempts, priority, idempotency_key, cron_tick_key, \
+         created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15) \
+         ON CONFLICT DO NOTHING RETURNING ",
+        job_columns!()
+    );
+    on_conn!(conn, c => sqlx::query_as::<_, WorkerJob>(SQL)
+        .bind(job.job_type)
+        .bind(job.user_id)
+        .bind(Json(job.data))
+        .bind(job.due)
+        .bind(job.remove_at)
+        .bind(job.cron_schedule)
+        .bind(job.auto_reschedule_on_failure)
+        .bind(job.auto_reschedule_on_failure_delay)
+        .bind(job.remove_delay)
+        .bind(job.rescheduled_from_job)
+        .bind(job.max_attempts)
+        .bind(job.priority)
+        .bind(job.idempotency_key)
+        .bind(job.cron_tick_key)
+        .bind(job.now)
+        .fetch_optional(&mut **c)
+        .await)
+}
+
+/// The pending or running job holding `key`.
+pub async fn find_unfinished_job_by_idempotency_key(
+    conn: &mut Conn<'_>,
+    key: &str,
+) -> Result<Option<WorkerJob>, sqlx::Error> {
+    const SQL: &str = concat!(
+        "SELECT ",
+        job_columns!(),
+        " FROM worker_jobs WHERE idempotency_key = $1 AND finished IS NULL"
+    );
+    on_conn!(conn, c => sqlx::query_as::<_, WorkerJob>(SQL).bind(key).fetch_optional(&mut **c).await)
+}
+
+pub async fn find_job(conn: &mut Conn<'_>, id: i64) -> Result<Option<WorkerJob>, sqlx::Error> {
+    const SQL: &str = concat!("SELECT ", job_columns!(), " FROM worker_jobs WHERE id = $1");
+    on_conn!(conn, c => sqlx::query_as::<_, WorkerJob>(SQL).bind(id).fetch_optional(&mut **c).await)
+}
+
+/// Claims up to `limit` due pending jobs, highest priority then earliest due first: each gets
+/// `attempts + 1` (the new lease's fencing token), `started`, and a lease until `lease_until`.
+/// PostgreSQL skips rows other claimers hold; SQLite serialises writers, so the one statement
+/// is atomic there.
+pub async fn claim_due_jobs(
+    conn: &mut Conn<'_>,
+    now: Ts,
+    lease_until: Ts,
+    worker: &str,
+    limit: i64,
+) -> Result<Vec<WorkerJob>, sqlx::Error> {
+    const POSTGRES: &str = concat!(
+        "UPDATE worker_jobs SET started = $1, attempts = attempts + 1, lease_expires_at = $2, \
+         locked_by = $3, updated_at = $1 \
+         WHERE id IN (SELECT id FROM worker_jobs \
+           WHERE started IS NULL AND finished IS NULL AND due <= $1 \
+           ORDER BY priority DESC, due, id LIMIT $4 FOR UPDATE SKIP LOCKED) \
+         RETURNING ",
+        job_columns!()
+    );
+    const SQLITE: &str = concat!(
+        "UPDATE worker_jobs SET started = $1, attempts = attempts + 1, lease_expires_at = $2, \
+         locked_by = $3, updated_at = $1 \
+         WHERE id IN (SELECT id FROM worker_jobs \
+           WHERE started IS NULL AND finished IS NULL AND due <= $1 \
+           ORDER BY priority DESC, due, id LIMIT $4) \
+         RETURNING ",
+        job_columns!()
+    );
+    match conn {
+        Conn::Postgres(c) => {
+            sqlx::query_as::<_, WorkerJob>(POSTGRES)
+                .bind(now)
+                .bind(lease_until)
+                .bind(worker)
+                .bind(limit)
+                .fetch_all(&mut **c)
+                .await
+        }
+        Conn::Sqlite(c) => {
+            sqlx::query_as::<_, WorkerJob>(SQLITE)
+                .bind(now)
+                .bind(lease_until)
+                .bind(worker)
+                .bind(limit)
+                .fetch_all(&mut **c)
+                .await
+        }
+    }
+}
+
+/// Extends the lease of run `attempt`; false when that run no longer holds the job.
+pub async fn renew_lease(
+    conn: &mut Conn<'_>,
+    id: i64,
+    attempt: i32,
+    lease_until: Ts,
+    now: Ts,
+) -> Result<bool, sqlx::Error> {
+    const SQL: &str = "UPDATE worker_jobs SET lease_expires_at = $3, updated_at = $4 \
+        WHERE id = $1 AND attempts = $2 AND started IS NOT NULL AND finished IS NULL";
+    on_conn!(conn, c => sqlx::query(SQL).bind(id).bind(attempt).bind(lease_until).bind(now)
+        .execute(&mut **c).await.map(|r| r.rows_affected() == 1))
+}
+
+/// How a run ends the job (success, failure for good, rescheduled or dead).
+#[derive(Debug, Clone)]
+pub struct JobFinish<'a> {
+    pub id: i64,
+    pub attempt: i32,
+    pub now: Ts,
+    pub success: bool,
+    pub result: Option<&'a Value>,
+    pub outcome: &'a str,
+    pub last_error: Option<&'a str>,
+    pub remove_at: Ts,
+}
+
+/// Finishes run `attempt`; false when that run no longer holds the job (fenced).
+pub async fn finish_job(conn: &mut Conn<'_>, finish: &JobFinish<'_>) -> Result<bool, sqlx::Error> {
+    const SQL: &str = "UPDATE worker_jobs SET finished = $3, success = $4, result = $5, \
+        outcome = $6, last_error = COALESCE($7, last_error), remove_at = $8, \
+        lease_expires_at = NULL, updated_at = $3 \
+        WHERE id = $1 AND attempts = $2 AND started IS NOT NULL AND finished IS NULL";
+    on_conn!(conn, c => sqlx::query(SQL)
+        .bind(finish.id)
+        .bind(finish.attempt)
+        .bind(finish.now)
+        .bind(finish.success)
+        .bind(finish.result.map(Json))
+        .bind(finish.outcome)
+        .bind(finish.last_error)
+        .bind(finish.remove_at)
+        .execute(&mut **c)
+        .await
+        .map(|r| r.rows_affected() == 1))
+}
+
+/// Puts a failed run back in the queue, due at `due`; false when fenced.
+pub async fn schedule_retry(
+    conn: &mut Conn<'_>,
+    id: i64,
+    attempt: i32,
+    due: Ts,
+    last_error: &str,
+    now: Ts,
+) -> Result<bool, sqlx::Error> {
+    const SQL: &str = "UPDATE worker_jobs SET started = NULL, lease_expires_at = NULL, \
+        locked_by = NULL, due = $3, last_error = $4, updated_at = $5 \
+        WHERE id = $1 AND attempts = $2 AND started IS NOT NULL AND finished IS NULL";
+    on_conn!(conn, c => sqlx::query(SQL).bind(id).bind(attempt).bind(due).bind(last_error).bind(now)
+        .execute(&mut **c).await.map(|r| r.rows_affected() == 1))
+}
+
+/// Hands a claimed job back unrun (graceful shutdown); the claim does not use up an attempt.
+pub async fn release_job(
+    conn: &mut Conn<'_>,
+    id: i64,
+    attempt: i32,
+    now: Ts,
+) -> Result<bool, sqlx::Error> {
+    const SQL: &str = "UPDATE worker_jobs SET started = NULL, lease_expires_at = NULL, \
+        locked_by = NULL, max_attempts = max_attempts + 1, updated_at = $3 \
+        WHERE id = $1 AND attempts = $2 AND started IS NOT NULL AND finished IS NULL";
+    on_conn!(conn, c => sqlx::query(SQL).bind(id).bind(attempt).bind(now)
+        .execute(&mut **c).await.map(|r| r.rows_affected() == 1))
+}
+
+/// Makes every job whose lease expired claimable again; its stale run is fenced out because
+/// `started` is cleared and the next claim raises `attempts`.
+pub async fn release_expired_leases(conn: &mut Conn<'_>, now: Ts) -> Result<u64, sqlx::Error> {
+    const SQL: &str = "UPDATE worker_jobs SET started = NULL, lease_expires_at = NULL, \
+        locked_by = NULL, last_error = 'lease expired', updated_at = $1 \
+        WHERE started IS NOT NULL AND finished IS NULL AND lease_expires_at < $1";
+    on_conn!(conn, c => sqlx::query(SQL).bind(now).execute(&mut **c).await.map(|r| r.rows_affected()))
+}
+
+/// Cancels a pending or running job; false when it had already finished.
+pub async fn cancel_job(
+    conn: &mut Conn<'_>,
+    id: i64,
+    now: Ts,
+    remove_at: Ts,
+) -> Result<bool, sqlx::Error> {
+    const SQL: &str = "UPDATE worker_jobs SET finished = $2, success = FALSE, \
+        outcome = 'cancelled', remove_at = $3, lease_expires_at = NULL, updated_at = $2 \
+        WHERE id = $1 AND finished IS NULL";
+    on_conn!(conn, c => sqlx::query(SQL).bind(id).bind(now).bind(remove_at)
+        .execute(&mut **c).await.map(|r| r.rows_affected() == 1))
+}
+
+/// Deletes up to `limit` finished jobs whose `remove_at` has passed.
+pub async fn delete_removable_jobs(
+    conn: &mut Conn<'_>,
+    now: Ts,
+    limit: i64,
+) -> Result<u64, sqlx::Error> {
+    const SQL: &str = "DELETE FROM worker_jobs WHERE id IN (SELECT id FROM worker_jobs \
+        WHERE finished IS NOT NULL AND remove_at <= $1 ORDER BY remove_at LIMIT $2)";
+    on_conn!(conn, c => sqlx::query(SQL).bind(now).bind(limit).execute(&mut **c).await.map(|r| r.rows_affected()))
+}
+
+/// Newest first, optionally of one type and one status (`JobStatus::as_str`), below
+/// `before_id`.
+pub async fn list_jobs(
+    conn: &mut Conn<'_>,
+    job_type: Option<&str>,
+    status: Option<&str>,
+    before_id: Option<i64>,
+    limit: i64,
+) -> Result<Vec<WorkerJob>, sqlx::Error> {
+    const SQL: &str = concat!(
+        "SELECT ",
+        job_columns!(),
+        " FROM worker_jobs WHERE ($1 IS NULL OR type = $1) AND ($2 IS NULL OR id < $2) \
+         AND ($3 IS NULL \
+           OR ($3 = 'pending' AND started IS NULL AND finished IS NULL) \
+           OR ($3 = 'running' AND started IS NOT NULL AND finished IS NULL) \
+           OR (finished IS NOT NULL AND outcome = $3)) \
+         ORDER BY id DESC LIMIT $4"
+    );
+    on_conn!(conn, c => sqlx::query_as::<_, WorkerJob>(SQL)
+        .bind(job_type)
+        .bind(before_id)
+        .bind(status)
+        .bind(limit)
+        .fetch_all(&mut **c)
+        .await)
+}
+
+/// Pending jobs per type (the queue depth).
+pub async fn count_pending_jobs_by_type(
+    conn: &mut Conn<'_>,
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    const SQL: &str = "SELECT type, COUNT(*) FROM worker_jobs \
+        WHERE started IS NULL AND finished IS NULL GROUP BY type ORDER BY type";
+    on_conn!(conn, c => sqlx::query_as::<_, (String, i64)>(SQL).fetch_all(&mut **c).await)
+}
+
+/// Jobs pending or running, of any type.
+pub async fn count_unfinished_jobs(conn: &mut Conn<'_>) -> Result<i64, sqlx::Error> {
+    const SQL: &str = "SELECT COUNT(*) FROM worker_jobs WHERE finished IS NULL";
+    on_conn!(conn, c => sqlx::query_scalar::<_, i64>(SQL).fetch_one(&mut **c).await)
+}
+
+/// When the next pending job falls due, and when the next running lease expires.
+pub async fn next_wake_times(
+    conn: &mut Conn<'_>,
+) -> Result<
+    (
+        Option<chrono::DateTime<chrono::Utc>>,
+        Option<chrono::DateTime<chrono::Utc>>,
+    ),
+    sqlx::Error,
+> {
+    const SQL: &str = "SELECT \
+        (SELECT MIN(due) FROM worker_jobs WHERE started IS NULL AND finished IS NULL), \
+        (SELECT MIN(lease_expires_at) FROM worker_jobs WHERE started IS NOT NULL AND finished IS NULL)";
+    on_conn!(conn, c => {
+        let row = sqlx::query(SQL).fetch_one(&mut **c).await?;
+        Ok((row.try_get(0)?, row.try_get(1)?))
+    })
+}
+
+/// Wakes every listening worker when the caller's transaction commits (PostgreSQL only).
+pub async fn notify_job_enqueued_postgres(conn: &mut Conn<'_>) -> Result<(), sqlx::Error> {
+    if let Conn::Postgres(c) = conn {
+        sqlx::query("SELECT pg_notify('worker_jobs', '')")
+            .execute(&mut **c)
+            .await?;
+    }
+    Ok(())
+}
+
+pub async fn read_setting(conn: &mut Conn<'_>, key: &str) -> Result<Option<String>, sqlx::Error> {
+    const SQL: &str = "SELECT value FROM settings WHERE key = $1";
+    on_conn!(conn, c => sqlx::query_scalar::<_, String>(SQL).bind(key).fetch_optional(&mut **c).await)
+}
+
+/// Creates `key` unless it exists; false when it did.
+pub async fn insert_setting_if_absent(
+    conn: &mut Conn<'_>,
+    key: &str,
+    value: &str,
+    now: Ts,
+) -> Result<bool, sqlx::Error> {
+    const SQL: &str = "INSERT INTO settings (key, value, created_at, updated_at) \
+        VALUES ($1, $2, $3, $3) ON CONFLICT (key) DO NOTHING";
+    on_conn!(conn, c => sqlx::query(SQL).bind(key).bind(value).bind(now)
+        .execute(&mut **c).await.map(|r| r.rows_affected() == 1))
+}
+
+/// Deletes `key` only if its value is still `expected`; false otherwise.
+pub async fn delete_setting_if(
+    conn: &mut Conn<'_>,
+    key: &str,
+    expected: &str,
+) -> Result<bool, sqlx::Error> {
+    const SQL: &str = "DELETE FROM settings WHERE key = $1 AND value = $2";
+    on_conn!(conn, c => sqlx::query(SQL).bind(key).bind(expected)
+        .execute(&mut **c).await.map(|r| r.rows_affected() == 1))
+}
+
+/// Replaces `key`'s value only if it is still `expected` (compare-and-set); false otherwise.
+pub async fn replace_setting_if(
+    conn: &mut Conn<'_>,
+    key: &str,
+    expected: &str,
+    value: &str,
+    now: Ts,
+) -> Result<bool, sqlx::Error> {
+    const SQL: &str =
+        "UPDATE settings SET value = $3, updated_at = $4 WHERE key = $1 AND value = $2";
+    on_conn!(conn, c => sqlx::query(SQL).bind(key).bind(expected).bind(value).bind(now)
+        .execute(&mut **c).await.map(|r| r.rows_affected() == 1))
+}
+
+/// One log to hand to a module, as recorded in `chain_deliveries`.
+#[derive(Debug, Clone)]
+pub struct DeliveryInsert<'a> {
+    pub subscription: &'a str,
+    pub block_number: i64,
+    pub block_hash: &'a str,
+    pub transaction_hash: &'a str,
+    pub log_index: i64,
+    pub log: &'a Value,
+}
+
+/// Records a delivery; `None` when this (subscription, block hash, log index) was delivered.
+pub async fn insert_chain_delivery(
+    conn: &mut Conn<'_>,
+    delivery: &DeliveryInsert<'_>,
+) -> Result<Option<i64>, sqlx::Error> {
+    const SQL: &str = "INSERT INTO chain_deliveries \
+        (subscription, block_number, block_hash, transaction_hash, log_index, log) \
+        VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING id";
+    on_conn!(conn, c => sqlx::query_scalar::<_, i64>(SQL)
+        .bind(delivery.subscription)
+        .bind(delivery.block_number)
+        .bind(delivery.block_hash)
+        .bind(delivery.transaction_hash)
+        .bind(delivery.log_index)
+        .bind(Json(delivery.log))
+        .fetch_optional(&mut **c)
+        .await)
+}
+
+pub async fn set_chain_delivery_job(
+    conn: &mut Conn<'_>,
+    delivery_id: i64,
+    job_id: i64,
+) -> Result<(), sqlx::Error> {
+    const SQL: &str = "UPDATE chain_deliveries SET job_id = $2 WHERE id = $1";
+    on_conn!(conn, c => sqlx::query(SQL).bind(delivery_id).bind(job_id).execute(&mut **c).await.map(drop))
+}
+
+/// A live (not retracted) delivery: id, block number and hash, and the log as delivered.
+pub type LiveDelivery = (i64, i64, String, Json<Value>);
+
+/// Live deliveries at or above `from_block`, lowest block first.
+pub async fn list_live_chain_deliveries_from(
+    conn: &mut Conn<'_>,
+    from_block: i64,
+) -> Result<Vec<LiveDelivery>, sqlx::Error> {
+    const SQL: &str = "SELECT id, block_number, block_hash, log FROM chain_deliveries \
+        WHERE block_number >= $1 AND retracted = FALSE ORDER BY block_number, log_index";
+    on_conn!(conn, c => sqlx::query_as::<_, LiveDelivery>(SQL).bind(from_block).fetch_all(&mut **c).await)
+}
+
+pub async fn retract_chain_delivery(conn: &mut Conn<'_>, id: i64) -> Result<bool, sqlx::Error> {
+    const SQL: &str =
+        "UPDATE chain_deliveries SET retracted = TRUE WHERE id = $1 AND retracted = FALSE";
+    on_conn!(conn, c => sqlx::query(SQL).bind(id).execute(&mut **c).await.map(|r| r.rows_affected() == 1))
+}

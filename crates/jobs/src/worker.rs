@@ -1,0 +1,346 @@
+//! The runner every worker process (and any test) uses: claim due jobs, run their handlers
+//! while renewing their leases, settle the outcome, wake on enqueue, and stop gracefully.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use platform::job::{JobContext, JobFailure, JobRegistry, UserNotifier};
+use platform::{Config, Db};
+use serde_json::Value;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::domain::{Outcome, WorkerJob};
+use crate::error::JobsError;
+use crate::events::{EventNotifier, LocalEvents, WorkerEvent, WorkerEvents};
+use crate::{service, wakeup};
+
+/// How one claimed job ended in this runner.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ran {
+    pub job_id: i64,
+    pub job_type: String,
+    pub outcome: RunOutcome,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunOutcome {
+    Settled(Outcome),
+    /// The lease was lost (expired and taken over, or the job was cancelled): nothing recorded.
+    LeaseLost,
+    /// Handed back unrun or unfinished at shutdown.
+    Released,
+}
+
+/// Claims and runs jobs. Cheap to clone.
+#[derive(Clone)]
+pub struct Runner {
+    db: Db,
+    config: Arc<Config>,
+    registry: Arc<JobRegistry>,
+    worker_id: String,
+    events: Arc<dyn WorkerEvents>,
+    notifier: Arc<dyn UserNotifier>,
+}
+
+impl std::fmt::Debug for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner")
+            .field("worker_id", &self.worker_id)
+            .finish()
+    }
+}
+
+impl Runner {
+    /// A runner reporting to this process (metrics, local user notifications).
+    pub fn new(db: Db, config: Arc<Config>, registry: Arc<JobRegistry>) -> Runner {
+        Runner::with_events(db, config, registry, Arc::new(LocalEvents::new()))
+    }
+
+    pub fn with_events(
+        db: Db,
+        config: Arc<Config>,
+        registry: Arc<JobRegistry>,
+        events: Arc<dyn WorkerEvents>,
+    ) -> Runner {
+        let notifier: Arc<dyn UserNotifier> = Arc::new(EventNotifier(events.clone()));
+        Runner {
+            db,
+            config,
+            registry,
+            worker_id: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
+            events,
+            notifier,
+        }
+    }
+
+    pub fn worker_id(&self) -> &str {
+        &self.worker_id
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Claims one due job, runs it to its end and records the outcome; `None` when nothing is
+    /// due. Tests drain the queue with it instead of sleeping.
+    pub async fn run_one(&self) -> Result<Option<Ran>, JobsError> {
+        let mut claimed =
+            service::claim_jobs(&self.db, &self.worker_id, self.config.jobs.lease, 1).await?;
+        let Some(job) = claimed.pop() else {
+            return Ok(None);
+        };
+        let (_stop_tx, stop_rx) = watch::channel(false);
+        Ok(Some(self.execute(job, stop_rx).await))
+    }
+
+    /// Runs due jobs one after another until none is due; returns how many ran.
+    pub async fn run_until_idle(&self) -> Result<usize, JobsError> {
+        let mut ran = 0;
+        while self.run_one().await?.is_some() {
+            ran += 1;
+        }
+        Ok(ran)
+    }
+
+    /// Runs one claimed job: its handler in a task of its own (a panic is a failure), with the
+    /// lease renewed every third of its length. `abandon` turning true (shutdown grace over)
+    /// stops the handler and releases the job.
+    pub async fn execute(&self, job: WorkerJob, mut abandon: watch::Receiver<bool>) -> Ran {
+        let started = Instant::now();
+        let wait_ms = (Utc::now() - job.due).num_microseconds().unwrap_or(0) as f64 / 1000.0;
+        self.events.emit(WorkerEvent::JobStarted {
+            job_id: job.id,
+            job_type: job.job_type.clone(),
+            attempt: job.attempts,
+            wait_ms,
+        });
+        let lease = self.config.jobs.lease;
+        let result: Result<Value, JobFailure> = if job.attempts > job.max_attempts {
+            Err(JobFailure::permanent(
+                "no attempts left: the last one's lease expired (the worker died or hung)",
+            ))
+        } else if let Some(handler) = self.registry.handler(&job.job_type) {
+            let context = JobContext {
+                id: job.id,
+                job_type: job.job_type.clone(),
+                user_id: job.user_id,
+                data: job.data.0.clone(),
+                attempt: job.attempts,
+                db: self.db.clone(),
+                config: self.config.clone(),
+                registry: self.registry.clone(),
+                notifier: self.notifier.clone(),
+            };
+            let mut task = tokio::spawn(handler.run(context));
+            let mut renew_at = tokio::time::Instant::now() + lease / 3;
+            loop {
+                tokio::select! {
+                    joined = &mut task => {
+                        break match joined {
+                            Ok(result) => result,
+                            Err(e) if e.is_panic() => Err(JobFailure::new("the job handler panicked")),
+                            Err(e) => Err(JobFailure::new(format!("the job handler stopped: {e}"))),
+                        };
+                    }
+                    () = tokio::time::sleep_until(renew_at) => {
+                        match service::renew_lease(&self.db, &job, lease).await {
+                            Ok(()) => renew_at = tokio::time::Instant::now() + lease / 3,
+                            Err(JobsError::LeaseLost { .. }) => {
+                                task.abort();
+                                return self.lease_lost(&job);
+                            }
+                            Err(e) => {
+                                tracing::warn!(target: "worker", job_id = job.id, error = %e, "lease renewal failed; retrying");
+                                renew_at = tokio::time::Instant::now() + lease / 10;
+                            }
+                        }
+                    }
+                    changed = abandon.changed() => {
+                        if changed.is_err() || *abandon.borrow() {
+                            task.abort();
+                            return self.release(&job).await;
+                        }
+                    }
+                }
+            }
+        } else {
+            Err(JobFailure::permanent(format!(
+                "no handler is registered for job type {:?}",
+                job.job_type
+            )))
+        };
+        let settled = match &result {
+            Ok(value) => service::complete_job(&self.db, &job, value).await,
+            Err(failure) => {
+                tracing::info!(target: "worker", job_id = job.id, job_type = %job.job_type, attempt = job.attempts, error = %failure, "job failed");
+                service::fail_job(&self.db, &job, failure, self.config.jobs.retry_delay).await
+            }
+        };
+        match settled {
+            Ok(settled) => {
+                for follow_up in &settled.follow_ups {
+                    self.events.emit(WorkerEvent::JobsEnqueued {
+                        job_type: follow_up.job_type.clone(),
+                        count: 1,
+                    });
+                }
+                self.events.emit(WorkerEvent::JobCompleted {
+                    job_id: job.id,
+                    job_type: job.job_type.clone(),
+                    outcome: settled.outcome.as_str().to_owned(),
+                    duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+                });
+                Ran {
+                    job_id: job.id,
+                    job_type: job.job_type,
+                    outcome: RunOutcome::Settled(settled.outcome),
+                }
+            }
+            Err(JobsError::LeaseLost { .. }) => self.lease_lost(&job),
+            Err(e) => {
+                // The row keeps its lease; when it expires another run takes the job over.
+                tracing::error!(target: "worker", job_id = job.id, error = %e, "cannot record the job's outcome");
+                Ran {
+                    job_id: job.id,
+                    job_type: job.job_type,
+                    outcome: RunOutcome::LeaseLost,
+                }
+            }
+        }
+    }
+
+    fn lease_lost(&self, job: &WorkerJob) -> Ran {
+        self.events.emit(WorkerEvent::LeaseLost {
+            job_id: job.id,
+            attempt: job.attempts,
+        });
+        Ran {
+            job_id: job.id,
+            job_type: job.job_type.clone(),
+            outcome: RunOutcome::LeaseLost,
+        }
+    }
+
+    async fn release(&self, job: &WorkerJob) -> Ran {
+        match service::release_job(&self.db, job).await {
+            Ok(_) => tracing::info!(target: "worker", job_id = job.id, "released at shutdown"),
+            Err(e) => {
+                tracing::warn!(target: "worker", job_id = job.id, error = %e, "release failed; the lease will expire")
+            }
+        }
+        Ran {
+            job_id: job.id,
+            job_type: job.job_type.clone(),
+            outcome: RunOutcome::Released,
+        }
+    }
+
+    /// Runs jobs until `shutdown` resolves: up to `JOB_CONCURRENCY` at once, woken on enqueue,
+    /// polling only as a fallback. On shutdown it stops claiming, lets running jobs finish
+    /// within `grace`, then stops and releases the rest.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send,
+        grace: Duration,
+    ) -> Result<(), JobsError> {
+        let concurrency = self.config.jobs.concurrency.max(1);
+        let poll = self.config.jobs.poll_interval;
+        let lease = self.config.jobs.lease;
+        let sweep_every = (lease / 2).min(poll).max(Duration::from_millis(50));
+        let mut wake = wakeup::subscribe();
+        let (abandon_tx, abandon_rx) = watch::channel(false);
+        let mut running: JoinSet<Ran> = JoinSet::new();
+        let mut running_ids: HashMap<tokio::task::Id, i64> = HashMap::new();
+        let mut next_sweep = tokio::time::Instant::now();
+        tokio::pin!(shutdown);
+        tracing::info!(target: "worker", worker_id = %self.worker_id, concurrency, "worker running");
+
+        loop {
+            if tokio::time::Instant::now() >= next_sweep {
+                if let Err(e) = service::release_expired_leases(&self.db).await {
+                    tracing::warn!(target: "worker", error = %e, "lease sweep failed");
+                }
+                next_sweep = tokio::time::Instant::now() + sweep_every;
+            }
+            wake.borrow_and_update();
+            let free = concurrency.saturating_sub(running.len());
+            let mut saturated = false;
+            if free > 0 {
+                match service::claim_jobs(&self.db, &self.worker_id, lease, free).await {
+                    Ok(jobs) => {
+                        saturated = jobs.len() == free;
+                        for job in jobs {
+                            let id = job.id;
+                            let runner = self.clone();
+                            let abandon = abandon_rx.clone();
+                            let handle =
+                                running.spawn(async move { runner.execute(job, abandon).await });
+                            running_ids.insert(handle.id(), id);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(target: "worker", error = %e, "claim failed");
+                    }
+                }
+            }
+            let until_sweep = next_sweep.saturating_duration_since(tokio::time::Instant::now());
+            let nap = if running.len() >= concurrency || saturated {
+                until_sweep
+            } else {
+                self.idle_nap(poll).await.min(until_sweep)
+            };
+            let nap_until = tokio::time::Instant::now() + nap;
+            tokio::select! {
+                () = &mut shutdown => break,
+                Some(joined) = running.join_next_with_id(), if !running.is_empty() => {
+                    if let Ok((id, _)) = &joined { running_ids.remove(id); }
+                    if let Err(e) = &joined {
+                        running_ids.remove(&e.id());
+                    }
+                }
+                changed = wake.changed(), if running.len() < concurrency => {
+                    if changed.is_err() {
+                        tokio::time::sleep(poll).await;
+                    }
+                }
+                () = tokio::time::sleep_until(nap_until) => {}
+            }
+        }
+
+        tracing::info!(target: "worker", running = running.len(), grace_ms = grace.as_millis() as u64, "stopping: no new claims, letting running jobs finish");
+        let deadline = tokio::time::sleep(grace);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                joined = running.join_next() => {
+                    if joined.is_none() {
+                        break;
+                    }
+                }
+                () = &mut deadline => {
+                    tracing::warn!(target: "worker", still_running = running.len(), "grace period over: releasing unfinished jobs");
+                    let _ = abandon_tx.send(true);
+                    while running.join_next().await.is_some() {}
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// How long an idle worker may sleep: until the next pending job falls due, at most
+    /// `poll`. (A due job it could not claim is held by another claimer for a moment: 5 ms.)
+    async fn idle_nap(&self, poll: Duration) -> Duration {
+        match service::next_wake_times(&self.db).await {
+            Ok((Some(due), _)) => (due - Utc::now())
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+                .clamp(Duration::from_millis(5), poll),
+            Ok((None, _)) | Err(_) => poll,
+        }
+    }
+}

@@ -1,0 +1,604 @@
+//! The queue through its public surface (service functions and `Runner::run_one`), on SQLite
+//! and PostgreSQL: results, cron, reschedule on failure, backoff to dead, idempotency under
+//! concurrency, one claim among many claimers, lease fencing, priority, cancel/retry, graceful
+//! stop and the admin endpoint.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use jobs::domain::{JobStatus, NewJob, Outcome};
+use jobs::service;
+use jobs::{RunOutcome, Runner};
+use platform::job::{JobContext, JobFailure};
+use platform::{Config, Db, JobRegistry};
+use serde_json::{Value, json};
+use test_support::{Backend, TestDb, both_backends};
+
+struct Queue {
+    db: Db,
+    config: Arc<Config>,
+    registry: Arc<JobRegistry>,
+    _test_db: TestDb,
+}
+
+impl Queue {
+    async fn new(backend: Backend, overrides: &[(&str, &str)]) -> Queue {
+        Queue::with_registry(backend, overrides, |_| {}).await
+    }
+
+    async fn with_registry(
+        backend: Backend,
+        overrides: &[(&str, &str)],
+        extra: impl FnOnce(&mut JobRegistry),
+    ) -> Queue {
+        let test_db = TestDb::new(backend).await;
+        let config = test_support::test_config(&test_db.url, "http://localhost:3000", overrides);
+        let db = Db::connect(&test_db.url, Duration::from_secs(10))
+            .await
+            .expect("connects");
+        db.migrate(&server::modules()).await.expect("migrates");
+        let mut registry =
+            jobs::build_registry(&server::modules(), &config).expect("a valid registry");
+        extra(&mut registry);
+        Queue {
+            db,
+            config: Arc::new(config),
+            registry: Arc::new(registry),
+            _test_db: test_db,
+        }
+    }
+
+    fn runner(&self) -> Runner {
+        Runner::new(self.db.clone(), self.config.clone(), self.registry.clone())
+    }
+}
+
+async fn one_time_job_runs_with_its_result(backend: Backend) {
+    let queue = Queue::new(backend, &[]).await;
+    let job = jobs::enqueue(
+        &queue.db,
+        &NewJob::new("diagnostics.echo")
+            .user(1)
+            .data(json!({ "testValue": "integration-test" })),
+    )
+    .await
+    .expect("enqueued");
+    assert_eq!(job.status(), JobStatus::Pending);
+
+    let ran = queue
+        .runner()
+        .run_one()
+        .await
+        .expect("runs")
+        .expect("a job was due");
+    assert_eq!(ran.job_id, job.id);
+    assert_eq!(ran.outcome, RunOutcome::Settled(Outcome::Succeeded));
+
+    let done = service::find_job(&queue.db, job.id).await.expect("found");
+    assert_eq!(done.status(), JobStatus::Succeeded);
+    assert_eq!(done.success, Some(true));
+    assert!(done.finished.is_some() && done.started.is_some());
+    let result = done.result.expect("a result").0;
+    assert_eq!(result["data"]["testValue"], "integration-test");
+    assert_eq!(done.attempts, 1);
+    assert!(queue.runner().run_one().await.expect("runs").is_none());
+}
+
+async fn cron_creates_recurring_jobs_and_never_repeats_a_tick(backend: Backend) {
+    let queue = Queue::new(backend, &[]).await;
+    let schedule = "*/10 * * * * *";
+    // Scheduled from a moment in the past, so its first tick is already due.
+    let from = Utc::now() - chrono::Duration::seconds(30);
+    let job = NewJob::new("diagnostics.echo").due_at(from);
+    let mut pooled = jobs::Pooled::acquire(&queue.db)
+        .await
+        .expect("a connection");
+    let first = jobs::schedule_cron_job(&mut pooled.conn(), &job, schedule)
+        .await
+        .expect("scheduled");
+    let again = jobs::schedule_cron_job(&mut pooled.conn(), &job, schedule)
+        .await
+        .expect("scheduled again");
+    assert_eq!(first.id, again.id, "one pending occurrence per schedule");
+    assert_eq!(first.cron_schedule.as_deref(), Some(schedule));
+
+    let ran = queue.runner().run_one().await.expect("runs").expect("due");
+    assert_eq!(ran.job_id, first.id);
+    let all = service::list_jobs(&queue.db, &service::JobFilter::default())
+        .await
+        .expect("listed");
+    let next: Vec<_> = all
+        .iter()
+        .filter(|j| j.job_type == "diagnostics.echo" && j.status() == JobStatus::Pending)
+        .collect();
+    assert_eq!(next.len(), 1, "the next occurrence was created: {all:#?}");
+    assert_eq!(next[0].cron_schedule.as_deref(), Some(schedule));
+    assert!(next[0].due > Utc::now(), "the next tick is in the future");
+    assert_eq!(next[0].due.timestamp() % 10, 0, "on a tick of the schedule");
+
+    // A clock stepped back (scheduling again from before the tick that ran) repeats nothing.
+    let stepped_back = jobs::schedule_cron_job(&mut pooled.conn(), &job, schedule)
+        .await
+        .expect("scheduled");
+    assert_eq!(stepped_back.id, next[0].id);
+    let all = service::list_jobs(&queue.db, &service::JobFilter::default())
+        .await
+        .expect("listed");
+    let mut ticks: Vec<_> = all
+        .iter()
+        .filter(|j| j.job_type == "diagnostics.echo")
+        .map(|j| j.due)
+        .collect();
+    let count = ticks.len();
+    ticks.sort();
+    ticks.dedup();
+    assert_eq!(ticks.len(), count, "no tick enqueued twice");
+    assert_eq!(count, 2);
+    assert!(queue.runner().run_one().await.expect("runs").is_none());
+}
+
+async fn failing_job_is_rescheduled_with_rescheduled_from_job(backend: Backend) {
+    let queue = Queue::new(backend, &[]).await;
+    let job = jobs::enqueue(
+        &queue.db,
+        &NewJob::new("diagnostics.fail")
+            .user(1)
+            .reschedule_on_failure(Duration::ZERO),
+    )
+    .await
+    .expect("enqueued");
+    let ran = queue.runner().run_one().await.expect("runs").expect("due");
+    assert_eq!(ran.outcome, RunOutcome::Settled(Outcome::Rescheduled));
+
+    let failed = service::find_job(&queue.db, job.id).await.expect("found");
+    assert_eq!(failed.success, Some(false));
+    assert_eq!(failed.status(), JobStatus::Rescheduled);
+    assert!(failed.last_error.is_some());
+
+    let retry = queue
+        .runner()
+        .run_one()
+        .await
+        .expect("runs")
+        .expect("follow-up due");
+    let follow_up = service::find_job(&queue.db, retry.job_id)
+        .await
+        .expect("found");
+    assert_eq!(follow_up.rescheduled_from_job, Some(job.id));
+    assert!(follow_up.auto_reschedule_on_failure);
+    assert_eq!(follow_up.user_id, 1);
+}
+
+async fn failing_job_backs_off_then_is_dead(backend: Backend) {
+    let queue = Queue::new(backend, &[("JOB_RETRY_DELAY", "60ms")]).await;
+    let job = jobs::enqueue(&queue.db, &NewJob::new("diagnostics.fail").max_attempts(3))
+        .await
+        .expect("enqueued");
+    let runner = queue.runner();
+    let mut delays = Vec::new();
+    for attempt in 1..=3 {
+        // Wait for the retry to fall due (time passing, not synchronisation).
+        let row = service::find_job(&queue.db, job.id).await.expect("found");
+        if let Ok(wait) = (row.due - Utc::now()).to_std() {
+            assert!(
+                runner.run_one().await.expect("runs").is_none(),
+                "not due before its backoff"
+            );
+            tokio::time::sleep(wait + Duration::from_millis(5)).await;
+        }
+        let ran = runner.run_one().await.expect("runs").expect("due");
+        let row = service::find_job(&queue.db, job.id).await.expect("found");
+        assert_eq!(row.attempts, attempt);
+        if attempt < 3 {
+            assert_eq!(ran.outcome, RunOutcome::Settled(Outcome::RetryLater));
+            assert_eq!(row.status(), JobStatus::Pending);
+            delays.push((row.due - row.updated_at).num_milliseconds());
+        } else {
+            assert_eq!(ran.outcome, RunOutcome::Settled(Outcome::Dead));
+            assert_eq!(row.status(), JobStatus::Dead);
+            assert_eq!(row.success, Some(false));
+        }
+    }
+    assert!(
+        (55..=70).contains(&delays[0]),
+        "first retry after ~60ms: {delays:?}"
+    );
+    assert!(
+        (175..=190).contains(&delays[1]),
+        "second retry after ~3x: {delays:?}"
+    );
+}
+
+async fn idempotency_key_makes_one_row_from_100_concurrent_enqueues(backend: Backend) {
+    let queue = Queue::new(backend, &[]).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..100 {
+        let db = queue.db.clone();
+        tasks.spawn(async move {
+            jobs::enqueue(
+                &db,
+                &NewJob::new("diagnostics.echo")
+                    .data(json!({ "caller": i }))
+                    .idempotency_key("send-welcome-mail:42"),
+            )
+            .await
+            .expect("enqueue succeeds")
+            .id
+        });
+    }
+    let mut ids = Vec::new();
+    while let Some(id) = tasks.join_next().await {
+        ids.push(id.expect("task"));
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "every caller got the same job");
+    assert_eq!(
+        service::unfinished_count(&queue.db).await.expect("counts"),
+        1
+    );
+
+    // Once it has run, the key is free again.
+    queue.runner().run_until_idle().await.expect("drains");
+    let again = jobs::enqueue(
+        &queue.db,
+        &NewJob::new("diagnostics.echo").idempotency_key("send-welcome-mail:42"),
+    )
+    .await
+    .expect("enqueued");
+    assert_ne!(again.id, ids[0]);
+}
+
+async fn sixteen_concurrent_claimers_on_one_job_get_one_claim(backend: Backend) {
+    let queue = Queue::new(backend, &[]).await;
+    let job = jobs::enqueue(&queue.db, &NewJob::new("diagnostics.noop"))
+        .await
+        .expect("enqueued");
+    let barrier = Arc::new(tokio::sync::Barrier::new(16));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..16 {
+        let db = queue.db.clone();
+        let barrier = barrier.clone();
+        tasks.spawn(async move {
+            barrier.wait().await;
+            service::claim_jobs(&db, &format!("claimer-{i}"), Duration::from_secs(30), 1)
+                .await
+                .expect("claim runs")
+        });
+    }
+    let mut claimed = Vec::new();
+    while let Some(jobs) = tasks.join_next().await {
+        claimed.extend(jobs.expect("task"));
+    }
+    let mine: Vec<_> = claimed.iter().filter(|j| j.id == job.id).collect();
+    assert_eq!(mine.len(), 1, "exactly one claimer got the job");
+    assert_eq!(mine[0].attempts, 1);
+}
+
+async fn an_expired_lease_is_taken_over_and_the_stale_run_is_fenced_out(backend: Backend) {
+    let queue = Queue::new(backend, &[]).await;
+    let job = jobs::enqueue(&queue.db, &NewJob::new("diagnostics.echo"))
+        .await
+        .expect("enqueued");
+    let lease = Duration::from_millis(150);
+    let stale = service::claim_jobs(&queue.db, "stale", lease, 1)
+        .await
+        .expect("claims")
+        .pop()
+        .expect("claimed");
+    assert!(
+        service::claim_jobs(&queue.db, "other", lease, 1)
+            .await
+            .expect("claims")
+            .is_empty(),
+        "a live lease is not claimable"
+    );
+    tokio::time::sleep(lease + Duration::from_millis(20)).await;
+    assert_eq!(
+        service::release_expired_leases(&queue.db)
+            .await
+            .expect("sweeps"),
+        1
+    );
+    let fresh = service::claim_jobs(&queue.db, "other", lease * 20, 1)
+        .await
+        .expect("claims")
+        .pop()
+        .expect("claimable again");
+    assert_eq!(fresh.attempts, 2);
+
+    let late = service::complete_job(&queue.db, &stale, &json!({ "by": "stale" })).await;
+    assert!(
+        matches!(late, Err(jobs::JobsError::LeaseLost { .. })),
+        "{late:?}"
+    );
+    assert!(matches!(
+        service::renew_lease(&queue.db, &stale, lease).await,
+        Err(jobs::JobsError::LeaseLost { .. })
+    ));
+    assert!(matches!(
+        service::fail_job(&queue.db, &stale, &JobFailure::new("late"), lease).await,
+        Err(jobs::JobsError::LeaseLost { .. })
+    ));
+    service::complete_job(&queue.db, &fresh, &json!({ "by": "fresh" }))
+        .await
+        .expect("the current run completes");
+    let done = service::find_job(&queue.db, job.id).await.expect("found");
+    assert_eq!(done.result.expect("result").0["by"], "fresh");
+}
+
+async fn higher_priority_runs_first(backend: Backend) {
+    let queue = Queue::new(backend, &[]).await;
+    let low = jobs::enqueue(&queue.db, &NewJob::new("diagnostics.noop"))
+        .await
+        .expect("enqueued");
+    let high = jobs::enqueue(&queue.db, &NewJob::new("diagnostics.noop").priority(10))
+        .await
+        .expect("enqueued");
+    let runner = queue.runner();
+    assert_eq!(
+        runner.run_one().await.expect("runs").expect("due").job_id,
+        high.id
+    );
+    assert_eq!(
+        runner.run_one().await.expect("runs").expect("due").job_id,
+        low.id
+    );
+}
+
+async fn cancel_and_retry_through_the_service(backend: Backend) {
+    let queue = Queue::new(backend, &[]).await;
+    let later = jobs::enqueue(
+        &queue.db,
+        &NewJob::new("diagnostics.echo").due_at(Utc::now() + chrono::Duration::hours(1)),
+    )
+    .await
+    .expect("enqueued");
+    let cancelled = service::cancel_job(&queue.db, later.id)
+        .await
+        .expect("cancels");
+    assert_eq!(cancelled.status(), JobStatus::Cancelled);
+    assert!(matches!(
+        service::cancel_job(&queue.db, later.id).await,
+        Err(jobs::JobsError::AlreadyFinished(_))
+    ));
+    let retried = service::retry_job(&queue.db, later.id)
+        .await
+        .expect("retries");
+    assert_eq!(retried.rescheduled_from_job, Some(later.id));
+    assert_eq!(retried.status(), JobStatus::Pending);
+    assert!(matches!(
+        service::retry_job(&queue.db, retried.id).await,
+        Err(jobs::JobsError::NotFinished(_))
+    ));
+    assert!(matches!(
+        service::find_job(&queue.db, 999_999).await,
+        Err(jobs::JobsError::NotFound(999_999))
+    ));
+}
+
+async fn unknown_types_and_panics_fail_without_killing_the_runner(backend: Backend) {
+    let queue = Queue::with_registry(backend, &[], |registry| {
+        registry.register("test.panics", |_: JobContext| async move {
+            if Utc::now().timestamp() > 0 {
+                panic!("a bug in a handler");
+            }
+            Ok::<Value, JobFailure>(Value::Null)
+        });
+    })
+    .await;
+    let unknown = jobs::enqueue(&queue.db, &NewJob::new("no.such.type"))
+        .await
+        .expect("enqueued");
+    let panics = jobs::enqueue(&queue.db, &NewJob::new("test.panics").max_attempts(1))
+        .await
+        .expect("enqueued");
+    queue.runner().run_until_idle().await.expect("drains");
+    let unknown = service::find_job(&queue.db, unknown.id)
+        .await
+        .expect("found");
+    assert_eq!(unknown.status(), JobStatus::Failed);
+    assert!(unknown.last_error.expect("error").contains("no handler"));
+    let panics = service::find_job(&queue.db, panics.id)
+        .await
+        .expect("found");
+    assert_eq!(panics.status(), JobStatus::Dead);
+    assert!(panics.last_error.expect("error").contains("panicked"));
+}
+
+async fn graceful_stop_lets_a_running_job_finish_and_releases_one_past_the_grace(backend: Backend) {
+    let queue = Queue::new(backend, &[("JOB_POLL_INTERVAL", "50ms")]).await;
+    let short = jobs::enqueue(
+        &queue.db,
+        &NewJob::new("diagnostics.sleep").data(json!({ "ms": 300 })),
+    )
+    .await
+    .expect("enqueued");
+    let long = jobs::enqueue(
+        &queue.db,
+        &NewJob::new("diagnostics.sleep").data(json!({ "ms": 60_000 })),
+    )
+    .await
+    .expect("enqueued");
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let runner = queue.runner();
+    let running = tokio::spawn(runner.run(
+        async move {
+            let _ = stop_rx.await;
+        },
+        Duration::from_millis(800),
+    ));
+    // Both started: wait for their rows to say so.
+    wait_until(&queue.db, |jobs| {
+        jobs.iter()
+            .filter(|j| j.status() == JobStatus::Running)
+            .count()
+            == 2
+    })
+    .await;
+    let _ = stop_tx.send(());
+    running
+        .await
+        .expect("the runner task ends")
+        .expect("the runner stops cleanly");
+
+    let short = service::find_job(&queue.db, short.id).await.expect("found");
+    assert_eq!(
+        short.status(),
+        JobStatus::Succeeded,
+        "finished within the grace"
+    );
+    let long = service::find_job(&queue.db, long.id).await.expect("found");
+    assert_eq!(
+        long.status(),
+        JobStatus::Pending,
+        "released for another worker"
+    );
+    assert_eq!(long.attempts, 1);
+    assert_eq!(long.max_attempts, 6, "a release does not use up an attempt");
+}
+
+async fn admin_endpoint_lists_and_shows_jobs(backend: Backend) {
+    // The server mounts the admin endpoints behind the admin guard (`ADMIN_WALLETS`).
+    let admin = test_support::TestWallet::from_seed(60);
+    let admins = admin.checksummed();
+    let app = test_support::TestApp::spawn_with(backend, &[("ADMIN_WALLETS", &admins)], &[]).await;
+    let anonymous = app
+        .client
+        .get(app.url("/api/admin/jobs"))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(anonymous.status(), 401, "admins only");
+    let outsider = app.sign_in(&test_support::TestWallet::from_seed(61)).await;
+    let forbidden = app
+        .client
+        .get(app.url("/api/admin/jobs"))
+        .bearer_auth(outsider["token"].as_str().expect("token"))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(forbidden.status(), 403, "signed in is not enough");
+    let token = app.sign_in(&admin).await["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let job = jobs::enqueue(&app.db, &NewJob::new("diagnostics.echo").user(7))
+        .await
+        .expect("enqueued");
+    let list: Value = app
+        .client
+        .get(app.url("/api/admin/jobs?type=diagnostics.echo&status=pending"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("answers")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(list["jobs"].as_array().map(Vec::len), Some(1), "{list}");
+    assert_eq!(list["jobs"][0]["id"], job.id);
+    assert_eq!(list["jobs"][0]["status"], "pending");
+    assert_eq!(list["jobs"][0]["userId"], 7);
+
+    let shown = app
+        .client
+        .get(app.url(&format!("/api/admin/jobs/{}", job.id)))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(shown.status(), 200);
+    let missing = app
+        .client
+        .get(app.url("/api/admin/jobs/424242"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(missing.status(), 404);
+    let body: Value = missing.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "jobs.not_found");
+    let bad = app
+        .client
+        .get(app.url("/api/admin/jobs?status=sleeping"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(bad.status(), 400);
+
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("answers")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("jobs_queue_depth{type=\"diagnostics.echo\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("jobs_enqueued_total"), "{metrics}");
+    app.stop().await;
+}
+
+async fn a_job_notifies_its_user_through_the_runner_events(backend: Backend) {
+    let queue = Queue::new(backend, &[]).await;
+    let events = Arc::new(jobs::LocalEvents::new());
+    let mut notifications = events.notifications.subscribe();
+    let runner = Runner::with_events(
+        queue.db.clone(),
+        queue.config.clone(),
+        queue.registry.clone(),
+        events,
+    );
+    jobs::enqueue(
+        &queue.db,
+        &NewJob::new("diagnostics.notifyUser")
+            .user(42)
+            .data(json!({ "message": "your export is ready" })),
+    )
+    .await
+    .expect("enqueued");
+    runner.run_one().await.expect("runs").expect("due");
+    let notification = notifications.try_recv().expect("one notification");
+    assert_eq!(notification.user_id, 42);
+    assert_eq!(notification.data["message"], "your export is ready");
+}
+
+/// Waits (checking every 10 ms, at most 10 s) until the job list satisfies `condition`.
+async fn wait_until(db: &Db, condition: impl Fn(&[jobs::WorkerJob]) -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let jobs = service::list_jobs(db, &service::JobFilter::default())
+            .await
+            .expect("listed");
+        if condition(&jobs) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not reached: {jobs:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+both_backends!(
+    one_time_job_runs_with_its_result,
+    cron_creates_recurring_jobs_and_never_repeats_a_tick,
+    failing_job_is_rescheduled_with_rescheduled_from_job,
+    failing_job_backs_off_then_is_dead,
+    idempotency_key_makes_one_row_from_100_concurrent_enqueues,
+    sixteen_concurrent_claimers_on_one_job_get_one_claim,
+    an_expired_lease_is_taken_over_and_the_stale_run_is_fenced_out,
+    higher_priority_runs_first,
+    cancel_and_retry_through_the_service,
+    unknown_types_and_panics_fail_without_killing_the_runner,
+    graceful_stop_lets_a_running_job_finish_and_releases_one_past_the_grace,
+    admin_endpoint_lists_and_shows_jobs,
+    a_job_notifies_its_user_through_the_runner_events,
+);

@@ -1,0 +1,191 @@
+//! The job contract modules implement: the `Job` trait, what a run receives (`JobContext`), how
+//! a run fails (`JobFailure`), and the `JobRegistry` each module fills through `Module`.
+//!
+//! Only the contract lives here, so that `Module` can name it; the queue, the workers and the
+//! built-in jobs are in the `jobs` crate.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::config::Config;
+use crate::db::Db;
+
+/// What one run of a job returns: its JSON result, or why it failed.
+pub type JobFuture = Pin<Box<dyn Future<Output = Result<Value, JobFailure>> + Send + 'static>>;
+
+/// A job handler. Any `Fn(JobContext) -> impl Future<Output = Result<Value, JobFailure>>`
+/// is one, so most modules register an `async fn`.
+pub trait Job: Send + Sync + 'static {
+    fn run(&self, context: JobContext) -> JobFuture;
+}
+
+impl<F, Fut> Job for F
+where
+    F: Fn(JobContext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Value, JobFailure>> + Send + 'static,
+{
+    fn run(&self, context: JobContext) -> JobFuture {
+        Box::pin(self(context))
+    }
+}
+
+/// Where a running job sends "notify this user" events: a worker process forwards them to its
+/// parent, which owns the users' sockets.
+pub trait UserNotifier: Send + Sync + 'static {
+    fn notify_user(&self, user_id: i64, payload: Value);
+}
+
+/// Everything one run of a job can reach.
+#[derive(Clone)]
+pub struct JobContext {
+    pub id: i64,
+    pub job_type: String,
+    pub user_id: i64,
+    pub data: Value,
+    /// 1 on the first run; fencing token of this run's lease.
+    pub attempt: i32,
+    pub db: Db,
+    pub config: Arc<Config>,
+    pub registry: Arc<JobRegistry>,
+    pub notifier: Arc<dyn UserNotifier>,
+}
+
+impl fmt::Debug for JobContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JobContext")
+            .field("id", &self.id)
+            .field("job_type", &self.job_type)
+            .field("attempt", &self.attempt)
+            .finish()
+    }
+}
+
+impl JobContext {
+    pub fn notify_user(&self, user_id: i64, payload: Value) {
+        self.notifier.notify_user(user_id, payload);
+    }
+}
+
+/// Why a run failed. A retryable failure is retried with backoff (or rescheduled, when the job
+/// asks for it); a permanent one ends the job at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobFailure {
+    pub message: String,
+    pub retryable: bool,
+}
+
+impl JobFailure {
+    pub fn new(message: impl Into<String>) -> JobFailure {
+        JobFailure {
+            message: message.into(),
+            retryable: true,
+        }
+    }
+
+    pub fn permanent(message: impl Into<String>) -> JobFailure {
+        JobFailure {
+            message: message.into(),
+            retryable: false,
+        }
+    }
+}
+
+impl fmt::Display for JobFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl<E: std::error::Error> From<E> for JobFailure {
+    fn from(error: E) -> JobFailure {
+        JobFailure::new(error.to_string())
+    }
+}
+
+/// A recurring job a module wants running: ensured (at most one pending occurrence) at start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CronRegistration {
+    pub job_type: String,
+    /// Six fields, seconds first: `*/10 * * * * *`.
+    pub schedule: String,
+    pub data: Value,
+}
+
+/// EVM logs a module wants: every log of `event` emitted by `address` is handed, once, to a
+/// job of type `handler` whose data is the log (see the `jobs` crate's `ChainLog`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainSubscription {
+    /// Stable name; part of each delivery's identity.
+    pub name: String,
+    /// `0x`-prefixed contract address.
+    pub address: String,
+    /// Solidity event signature, e.g. `Transfer(address,address,uint256)`.
+    pub event: String,
+    /// The job type that receives each log.
+    pub handler: String,
+}
+
+/// The job types a binary can run, with the recurring jobs and chain subscriptions modules ask
+/// for. Filled once at start by each module's `register_jobs`.
+#[derive(Default)]
+pub struct JobRegistry {
+    handlers: BTreeMap<String, Arc<dyn Job>>,
+    crons: Vec<CronRegistration>,
+    chain_subscriptions: Vec<ChainSubscription>,
+}
+
+impl fmt::Debug for JobRegistry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JobRegistry")
+            .field("handlers", &self.handlers.keys().collect::<Vec<_>>())
+            .field("crons", &self.crons)
+            .field("chain_subscriptions", &self.chain_subscriptions)
+            .finish()
+    }
+}
+
+impl JobRegistry {
+    pub fn new() -> JobRegistry {
+        JobRegistry::default()
+    }
+
+    /// Registers the handler of `job_type`; a second registration of one type replaces the
+    /// first (tests rely on it to swap a handler).
+    pub fn register(&mut self, job_type: impl Into<String>, job: impl Job) {
+        self.handlers.insert(job_type.into(), Arc::new(job));
+    }
+
+    pub fn handler(&self, job_type: &str) -> Option<Arc<dyn Job>> {
+        self.handlers.get(job_type).cloned()
+    }
+
+    pub fn job_types(&self) -> impl Iterator<Item = &str> {
+        self.handlers.keys().map(String::as_str)
+    }
+
+    /// Asks for `job_type` to run on `schedule` (six fields, seconds first).
+    pub fn schedule_cron(&mut self, job_type: impl Into<String>, schedule: impl Into<String>) {
+        self.crons.push(CronRegistration {
+            job_type: job_type.into(),
+            schedule: schedule.into(),
+            data: Value::Object(Default::default()),
+        });
+    }
+
+    pub fn crons(&self) -> &[CronRegistration] {
+        &self.crons
+    }
+
+    pub fn watch_chain_events(&mut self, subscription: ChainSubscription) {
+        self.chain_subscriptions.push(subscription);
+    }
+
+    pub fn chain_subscriptions(&self) -> &[ChainSubscription] {
+        &self.chain_subscriptions
+    }
+}
