@@ -325,12 +325,9 @@ impl Runner {
         let mut running: JoinSet<Ran> = JoinSet::new();
         let mut saturated = false;
         let mut next_sweep = tokio::time::Instant::now();
+        let ack_batch = self.config.jobs.ack_batch.max(1);
         let (acks, ack_queue) = mpsc::unbounded_channel::<Ack>();
-        let acker = tokio::spawn(acknowledge(
-            self.db.clone(),
-            self.config.jobs.ack_batch.max(1),
-            ack_queue,
-        ));
+        let acker = tokio::spawn(acknowledge(self.db.clone(), ack_batch, ack_queue));
         tokio::pin!(shutdown);
         tracing::info!(target: "worker", worker_id = %self.worker_id, concurrency, "worker running");
 
@@ -357,10 +354,10 @@ impl Runner {
                         for job in jobs {
                             let runner = self.clone();
                             let abandon = abandon_rx.clone();
-                            let acks = acks.clone();
-                            running.spawn(
-                                async move { runner.execute(job, abandon, Some(acks)).await },
-                            );
+                            // JOB_ACK_BATCH=1: each run commits its own acknowledgement,
+                            // concurrently with the others.
+                            let acks = (ack_batch > 1).then(|| acks.clone());
+                            running.spawn(async move { runner.execute(job, abandon, acks).await });
                         }
                     }
                     Err(e) => {
