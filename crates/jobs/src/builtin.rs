@@ -39,9 +39,16 @@ async fn noop(_: JobContext) -> Result<Value, JobFailure> {
     Ok(Value::Null)
 }
 
-/// Returns its data, with the process that ran it.
+/// Returns its data, with the process that ran it and when it started (Unix microseconds;
+/// the latency benchmark compares it with the enqueue time it put in the data).
 async fn echo(context: JobContext) -> Result<Value, JobFailure> {
-    Ok(json!({ "data": context.data, "pid": std::process::id(), "attempt": context.attempt }))
+    let started = chrono::Utc::now().timestamp_micros();
+    Ok(json!({
+        "data": context.data,
+        "pid": std::process::id(),
+        "attempt": context.attempt,
+        "startedAtMicros": started,
+    }))
 }
 
 /// Sleeps `data.ms` milliseconds (at most ten minutes), then returns like `echo`.

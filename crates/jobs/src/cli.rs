@@ -57,6 +57,9 @@ pub enum JobsCommand {
         /// Run on this six-field cron schedule (seconds first) instead of once.
         #[arg(long)]
         cron: Option<String>,
+        /// Enqueue this many copies in one transaction (load tests); prints only the count.
+        #[arg(long, default_value_t = 1, conflicts_with_all = ["cron", "key"])]
+        count: u32,
     },
 }
 
@@ -101,6 +104,7 @@ pub async fn run(
             key,
             max_attempts,
             cron,
+            count,
         } => {
             if registry.handler(&job_type).is_none() {
                 return Err(JobsError::UnknownJobType(job_type));
@@ -122,6 +126,14 @@ pub async fn run(
             }
             if let Some(attempts) = max_attempts {
                 job = job.max_attempts(attempts);
+            }
+            if count > 1 {
+                let mut tx = crate::conn::Tx::begin(db).await?;
+                for _ in 0..count {
+                    service::schedule_job(&mut tx.conn(), &job).await?;
+                }
+                tx.commit().await?;
+                return Ok(format!("enqueued {count} jobs\n"));
             }
             let created = match cron {
                 Some(schedule) => {

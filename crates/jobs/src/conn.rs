@@ -1,6 +1,8 @@
 //! Connections and transactions over either backend (`Conn`, `Tx`), and `Ts`, the timestamp
 //! bound the way each backend stores it, so that `store.rs` writes each statement once.
 
+use std::sync::OnceLock;
+
 use chrono::{DateTime, Utc};
 use platform::Db;
 use sqlx::encode::IsNull;
@@ -9,6 +11,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo};
 use sqlx::sqlite::{SqliteArgumentsBuffer, SqliteTypeInfo};
 use sqlx::{Encode, PgConnection, Postgres, Sqlite, SqliteConnection, Transaction, Type};
+use tokio::sync::{Mutex, MutexGuard};
 
 /// A connection the caller lends: its open transaction (so a job is enqueued atomically with
 /// the caller's writes) or a pooled connection.
@@ -78,32 +81,44 @@ impl Pooled {
     }
 }
 
-/// A write transaction. On SQLite it starts with `BEGIN IMMEDIATE`: a deferred transaction that
-/// reads and then writes fails with "database is locked" under concurrency.
+/// One job-queue writer at a time per process on SQLite. Two connections of one process that
+/// both write would otherwise meet SQLite's busy handler, which sleeps a millisecond or more
+/// per conflict; queueing here costs microseconds.
+pub fn sqlite_write_gate() -> &'static Mutex<()> {
+    static GATE: OnceLock<Mutex<()>> = OnceLock::new();
+    GATE.get_or_init(|| Mutex::new(()))
+}
+
+/// A write transaction. On SQLite it starts with `BEGIN IMMEDIATE` (a deferred transaction that
+/// reads and then writes fails with "database is locked" under concurrency) and holds this
+/// process's write gate until it ends.
 #[derive(Debug)]
 pub enum Tx {
-    Sqlite(Transaction<'static, Sqlite>),
+    Sqlite(Transaction<'static, Sqlite>, MutexGuard<'static, ()>),
     Postgres(Transaction<'static, Postgres>),
 }
 
 impl Tx {
     pub async fn begin(db: &Db) -> Result<Tx, sqlx::Error> {
         Ok(match db {
-            Db::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Sqlite(pool) => {
+                let gate = sqlite_write_gate().lock().await;
+                Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?, gate)
+            }
             Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
         })
     }
 
     pub fn conn(&mut self) -> Conn<'_> {
         match self {
-            Tx::Sqlite(tx) => Conn::Sqlite(tx),
+            Tx::Sqlite(tx, _) => Conn::Sqlite(tx),
             Tx::Postgres(tx) => Conn::Postgres(tx),
         }
     }
 
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         match self {
-            Tx::Sqlite(tx) => tx.commit().await,
+            Tx::Sqlite(tx, _gate) => tx.commit().await,
             Tx::Postgres(tx) => tx.commit().await,
         }
     }

@@ -2,11 +2,10 @@
 //! lines) and stdout (`WorkerEvent` lines), and runs a `Runner` until told to stop, its parent
 //! goes away, or it gets SIGTERM/SIGINT.
 
-use std::io::BufRead;
-use std::sync::Arc;
+use std::io::{BufRead, Write};
+use std::sync::{Arc, mpsc as std_mpsc};
 
 use platform::{Config, Db, JobRegistry};
-use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
 use crate::error::JobsError;
@@ -14,9 +13,10 @@ use crate::events::{ParentMessage, WorkerEvent, WorkerEvents};
 use crate::wakeup;
 use crate::worker::Runner;
 
-/// Events go to stdout, one JSON line each, written by one task in order.
+/// Events go to stdout, one JSON line each, written in order by one thread that writes
+/// whatever has queued up with one system call.
 struct IpcEvents {
-    lines: mpsc::UnboundedSender<WorkerEvent>,
+    lines: std_mpsc::Sender<WorkerEvent>,
 }
 
 impl WorkerEvents for IpcEvents {
@@ -32,22 +32,25 @@ pub async fn run_worker_process(
     db: Db,
     registry: Arc<JobRegistry>,
 ) -> Result<(), JobsError> {
-    let (lines_tx, mut lines_rx) = mpsc::unbounded_channel::<WorkerEvent>();
-    let writer = tokio::spawn(async move {
-        let mut stdout = tokio::io::stdout();
-        while let Some(event) = lines_rx.recv().await {
-            let Ok(mut line) = serde_json::to_vec(&event) else {
-                continue;
-            };
-            line.push(b'\n');
-            if stdout.write_all(&line).await.is_err() {
-                break;
+    let (lines_tx, lines_rx) = std_mpsc::channel::<WorkerEvent>();
+    let writer = std::thread::spawn(move || {
+        let stdout = std::io::stdout();
+        let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
+        let write = |out: &mut std::io::BufWriter<_>, event: &WorkerEvent| {
+            if serde_json::to_writer(&mut *out, event).is_ok() {
+                let _ = out.write_all(b"\n");
             }
-            if lines_rx.is_empty() && stdout.flush().await.is_err() {
+        };
+        while let Ok(event) = lines_rx.recv() {
+            write(&mut out, &event);
+            while let Ok(event) = lines_rx.try_recv() {
+                write(&mut out, &event);
+            }
+            if out.flush().is_err() {
                 break;
             }
         }
-        let _ = stdout.flush().await;
+        let _ = out.flush();
     });
     let events = Arc::new(IpcEvents { lines: lines_tx });
 
@@ -76,17 +79,18 @@ pub async fn run_worker_process(
     });
     let grace = config.shutdown_timeout;
     let runner = Runner::with_events(db.clone(), config, registry, events.clone());
+    let signalled = crate::supervisor::terminate_signal();
     let shutdown = async move {
         let reason = tokio::select! {
             reason = stop_rx.recv() => reason.unwrap_or("the parent went away"),
-            () = crate::supervisor::terminate_signal() => "a signal",
+            () = signalled => "a signal",
         };
         tracing::info!(target: "worker", reason, "worker stopping");
     };
     let result = runner.run(shutdown, grace).await;
     events.emit(WorkerEvent::Stopped);
     drop(events);
-    let _ = writer.await;
+    let _ = tokio::task::spawn_blocking(move || writer.join()).await;
     db.close().await;
     result
 }

@@ -140,6 +140,10 @@ pub async fn claim_jobs(
 ) -> Result<Vec<WorkerJob>, JobsError> {
     let now = now();
     let lease_until = now + chrono::Duration::from_std(lease).unwrap_or_default();
+    let _gate = match db {
+        Db::Sqlite(_) => Some(crate::conn::sqlite_write_gate().lock().await),
+        Db::Postgres(_) => None,
+    };
     let mut pooled = Pooled::acquire(db).await?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     Ok(store::claim_due_jobs(&mut pooled.conn(), Ts(now), Ts(lease_until), worker, limit).await?)
@@ -213,6 +217,57 @@ pub async fn complete_job(db: &Db, job: &WorkerJob, result: &Value) -> Result<Se
         outcome: Outcome::Succeeded,
         follow_ups,
     })
+}
+
+/// Records many successful runs of jobs without a cron schedule at once (one statement on
+/// PostgreSQL, one transaction on SQLite). Returns, per job, whether its run still held the
+/// lease (false: fenced out, nothing recorded).
+pub async fn complete_jobs(
+    db: &Db,
+    completions: &[(&WorkerJob, &Value)],
+) -> Result<Vec<bool>, JobsError> {
+    let now = now();
+    match db {
+        Db::Postgres(_) => {
+            let ids: Vec<i64> = completions.iter().map(|(job, _)| job.id).collect();
+            let attempts: Vec<i32> = completions.iter().map(|(job, _)| job.attempts).collect();
+            let results: Vec<sqlx::types::Json<&Value>> = completions
+                .iter()
+                .map(|(_, result)| sqlx::types::Json(*result))
+                .collect();
+            let mut pooled = Pooled::acquire(db).await?;
+            let finished = store::finish_succeeded_jobs_postgres(
+                &mut pooled.conn(),
+                Ts(now),
+                &ids,
+                &attempts,
+                &results,
+            )
+            .await?;
+            let finished: std::collections::HashSet<i64> = finished.into_iter().collect();
+            Ok(ids.iter().map(|id| finished.contains(id)).collect())
+        }
+        Db::Sqlite(_) => {
+            let runs = Value::Array(
+                completions
+                    .iter()
+                    .map(|(job, result)| {
+                        serde_json::json!({ "id": job.id, "attempt": job.attempts, "result": result })
+                    })
+                    .collect(),
+            )
+            .to_string();
+            let _gate = crate::conn::sqlite_write_gate().lock().await;
+            let mut pooled = Pooled::acquire(db).await?;
+            let finished =
+                store::finish_succeeded_jobs_sqlite(&mut pooled.conn(), Ts(now), &runs).await?;
+            let finished: std::collections::HashSet<i64> = finished.into_iter().collect();
+            Ok(completions
+                .iter()
+                .map(|(job, _)| finished.contains(&job.id))
+                .collect())
+        }
+    }
 }
 
 /// Records a failed run: a follow-up job when the job asked for one, else a retry after

@@ -190,6 +190,69 @@ pub async fn finish_job(conn: &mut Conn<'_>, finish: &JobFinish<'_>) -> Result<b
         .map(|r| r.rows_affected() == 1))
 }
 
+/// Marks many successful runs finished in one statement (PostgreSQL); returns the ids that
+/// were still held by the given attempt (the others were fenced out).
+pub async fn finish_succeeded_jobs_postgres(
+    conn: &mut Conn<'_>,
+    now: Ts,
+    ids: &[i64],
+    attempts: &[i32],
+    results: &[Json<&Value>],
+) -> Result<Vec<i64>, sqlx::Error> {
+    const SQL: &str = "UPDATE worker_jobs AS j SET finished = $1, success = TRUE, \
+        result = v.result, outcome = 'succeeded', \
+        remove_at = $1 + j.remove_delay * INTERVAL '1 millisecond', \
+        lease_expires_at = NULL, updated_at = $1 \
+        FROM UNNEST($2::BIGINT[], $3::INT[], $4::JSONB[]) AS v(id, attempt, result) \
+        WHERE j.id = v.id AND j.attempts = v.attempt AND j.started IS NOT NULL \
+        AND j.finished IS NULL RETURNING j.id";
+    match conn {
+        Conn::Postgres(c) => {
+            sqlx::query_scalar::<_, i64>(SQL)
+                .bind(now)
+                .bind(ids)
+                .bind(attempts)
+                .bind(results)
+                .fetch_all(&mut **c)
+                .await
+        }
+        Conn::Sqlite(_) => Err(sqlx::Error::Protocol(
+            "finish_succeeded_jobs_postgres runs on PostgreSQL only".to_owned(),
+        )),
+    }
+}
+
+/// Marks many successful runs finished in one statement (SQLite): `runs` is a JSON array of
+/// `{"id", "attempt", "result"}`. Returns the ids still held by the given attempt.
+pub async fn finish_succeeded_jobs_sqlite(
+    conn: &mut Conn<'_>,
+    now: Ts,
+    runs: &str,
+) -> Result<Vec<i64>, sqlx::Error> {
+    const SQL: &str = "UPDATE worker_jobs SET finished = $1, success = TRUE, \
+        result = v.value -> '$.result', outcome = 'succeeded', \
+        remove_at = strftime('%Y-%m-%dT%H:%M:%fZ', $1, \
+            '+' || (worker_jobs.remove_delay / 1000.0) || ' seconds'), \
+        lease_expires_at = NULL, updated_at = $1 \
+        FROM json_each($2) AS v \
+        WHERE worker_jobs.id = v.value ->> '$.id' \
+        AND worker_jobs.attempts = v.value ->> '$.attempt' \
+        AND worker_jobs.started IS NOT NULL AND worker_jobs.finished IS NULL \
+        RETURNING worker_jobs.id";
+    match conn {
+        Conn::Sqlite(c) => {
+            sqlx::query_scalar::<_, i64>(SQL)
+                .bind(now)
+                .bind(runs)
+                .fetch_all(&mut **c)
+                .await
+        }
+        Conn::Postgres(_) => Err(sqlx::Error::Protocol(
+            "finish_succeeded_jobs_sqlite runs on SQLite only".to_owned(),
+        )),
+    }
+}
+
 /// Puts a failed run back in the queue, due at `due`; false when fenced.
 pub async fn schedule_retry(
     conn: &mut Conn<'_>,

@@ -48,6 +48,7 @@ pub fn listen(db: &Db) {
                         loop {
                             match listener.recv().await {
                                 Ok(_) => signal(),
+                                Err(_) if pool.is_closed() => return,
                                 Err(e) => {
                                     tracing::warn!(target: "worker", error = %e, "LISTEN connection lost");
                                     break;
@@ -56,6 +57,7 @@ pub fn listen(db: &Db) {
                         }
                     }
                 }
+                Err(_) if pool.is_closed() => return,
                 Err(e) => {
                     tracing::warn!(target: "worker", error = %e, "cannot open the LISTEN connection")
                 }

@@ -1,7 +1,6 @@
 //! The runner every worker process (and any test) uses: claim due jobs, run their handlers
 //! while renewing their leases, settle the outcome, wake on enqueue, and stop gracefully.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,7 +9,7 @@ use chrono::Utc;
 use platform::job::{JobContext, JobFailure, JobRegistry, UserNotifier};
 use platform::{Config, Db};
 use serde_json::Value;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
 use crate::domain::{Outcome, WorkerJob};
@@ -33,6 +32,46 @@ pub enum RunOutcome {
     LeaseLost,
     /// Handed back unrun or unfinished at shutdown.
     Released,
+}
+
+/// A successful run waiting for its acknowledgement to be written.
+struct Ack {
+    job: WorkerJob,
+    result: Value,
+    /// `Ok(true)`: recorded; `Ok(false)`: fenced out; `Err`: the write failed.
+    reply: oneshot::Sender<Result<bool, String>>,
+}
+
+/// Writes acknowledgements: each write takes every completion queued meanwhile (up to
+/// `max`), so a busy worker commits many jobs at once and an idle one commits each at once.
+async fn acknowledge(db: Db, max: usize, mut queue: mpsc::UnboundedReceiver<Ack>) {
+    let mut batch: Vec<Ack> = Vec::with_capacity(max);
+    while let Some(first) = queue.recv().await {
+        batch.push(first);
+        while batch.len() < max {
+            match queue.try_recv() {
+                Ok(ack) => batch.push(ack),
+                Err(_) => break,
+            }
+        }
+        let completions: Vec<(&WorkerJob, &Value)> =
+            batch.iter().map(|ack| (&ack.job, &ack.result)).collect();
+        let written = service::complete_jobs(&db, &completions).await;
+        drop(completions);
+        match written {
+            Ok(held) => {
+                for (ack, held) in batch.drain(..).zip(held) {
+                    let _ = ack.reply.send(Ok(held));
+                }
+            }
+            Err(e) => {
+                let message = e.to_string();
+                for ack in batch.drain(..) {
+                    let _ = ack.reply.send(Err(message.clone()));
+                }
+            }
+        }
+    }
 }
 
 /// Claims and runs jobs. Cheap to clone.
@@ -94,7 +133,7 @@ impl Runner {
             return Ok(None);
         };
         let (_stop_tx, stop_rx) = watch::channel(false);
-        Ok(Some(self.execute(job, stop_rx).await))
+        Ok(Some(self.execute(job, stop_rx, None).await))
     }
 
     /// Runs due jobs one after another until none is due; returns how many ran.
@@ -109,7 +148,12 @@ impl Runner {
     /// Runs one claimed job: its handler in a task of its own (a panic is a failure), with the
     /// lease renewed every third of its length. `abandon` turning true (shutdown grace over)
     /// stops the handler and releases the job.
-    pub async fn execute(&self, job: WorkerJob, mut abandon: watch::Receiver<bool>) -> Ran {
+    async fn execute(
+        &self,
+        job: WorkerJob,
+        mut abandon: watch::Receiver<bool>,
+        acks: Option<mpsc::UnboundedSender<Ack>>,
+    ) -> Ran {
         let started = Instant::now();
         let wait_ms = (Utc::now() - job.due).num_microseconds().unwrap_or(0) as f64 / 1000.0;
         self.events.emit(WorkerEvent::JobStarted {
@@ -173,11 +217,36 @@ impl Runner {
                 job.job_type
             )))
         };
-        let settled = match &result {
-            Ok(value) => service::complete_job(&self.db, &job, value).await,
+        let settled = match result {
+            Ok(value) if job.cron_schedule.is_none() && acks.is_some() => {
+                let (reply, replied) = oneshot::channel();
+                let queued = acks.as_ref().is_some_and(|acks| {
+                    acks.send(Ack {
+                        job: job.clone(),
+                        result: value,
+                        reply,
+                    })
+                    .is_ok()
+                });
+                match (queued, replied.await) {
+                    (true, Ok(Ok(true))) => Ok(service::Settled {
+                        outcome: Outcome::Succeeded,
+                        follow_ups: Vec::new(),
+                    }),
+                    (true, Ok(Ok(false))) => Err(JobsError::LeaseLost {
+                        id: job.id,
+                        attempt: job.attempts,
+                    }),
+                    (_, Ok(Err(message))) => Err(JobsError::Invalid(message)),
+                    _ => Err(JobsError::Invalid(
+                        "the acknowledgement writer stopped".to_owned(),
+                    )),
+                }
+            }
+            Ok(value) => service::complete_job(&self.db, &job, &value).await,
             Err(failure) => {
                 tracing::info!(target: "worker", job_id = job.id, job_type = %job.job_type, attempt = job.attempts, error = %failure, "job failed");
-                service::fail_job(&self.db, &job, failure, self.config.jobs.retry_delay).await
+                service::fail_job(&self.db, &job, &failure, self.config.jobs.retry_delay).await
             }
         };
         match settled {
@@ -254,8 +323,11 @@ impl Runner {
         let mut wake = wakeup::subscribe();
         let (abandon_tx, abandon_rx) = watch::channel(false);
         let mut running: JoinSet<Ran> = JoinSet::new();
-        let mut running_ids: HashMap<tokio::task::Id, i64> = HashMap::new();
+        let mut saturated = false;
         let mut next_sweep = tokio::time::Instant::now();
+        let ack_batch = self.config.jobs.ack_batch.max(1);
+        let (acks, ack_queue) = mpsc::unbounded_channel::<Ack>();
+        let acker = tokio::spawn(acknowledge(self.db.clone(), ack_batch, ack_queue));
         tokio::pin!(shutdown);
         tracing::info!(target: "worker", worker_id = %self.worker_id, concurrency, "worker running");
 
@@ -268,18 +340,24 @@ impl Runner {
             }
             wake.borrow_and_update();
             let free = concurrency.saturating_sub(running.len());
-            let mut saturated = false;
-            if free > 0 {
+            // After a claim that filled every free slot more work is likely queued: wait until
+            // a quarter of the slots are free, so that one claim (one commit) takes many jobs.
+            let min_claim = if saturated {
+                (concurrency / 4).max(1)
+            } else {
+                1
+            };
+            if free >= min_claim {
                 match service::claim_jobs(&self.db, &self.worker_id, lease, free).await {
                     Ok(jobs) => {
                         saturated = jobs.len() == free;
                         for job in jobs {
-                            let id = job.id;
                             let runner = self.clone();
                             let abandon = abandon_rx.clone();
-                            let handle =
-                                running.spawn(async move { runner.execute(job, abandon).await });
-                            running_ids.insert(handle.id(), id);
+                            // JOB_ACK_BATCH=1: each run commits its own acknowledgement,
+                            // concurrently with the others.
+                            let acks = (ack_batch > 1).then(|| acks.clone());
+                            running.spawn(async move { runner.execute(job, abandon, acks).await });
                         }
                     }
                     Err(e) => {
@@ -296,12 +374,7 @@ impl Runner {
             let nap_until = tokio::time::Instant::now() + nap;
             tokio::select! {
                 () = &mut shutdown => break,
-                Some(joined) = running.join_next_with_id(), if !running.is_empty() => {
-                    if let Ok((id, _)) = &joined { running_ids.remove(id); }
-                    if let Err(e) = &joined {
-                        running_ids.remove(&e.id());
-                    }
-                }
+                Some(_) = running.join_next(), if !running.is_empty() => {}
                 changed = wake.changed(), if running.len() < concurrency => {
                     if changed.is_err() {
                         tokio::time::sleep(poll).await;
@@ -329,6 +402,8 @@ impl Runner {
                 }
             }
         }
+        drop(acks);
+        let _ = acker.await;
         Ok(())
     }
 

@@ -142,6 +142,9 @@ pub struct JobsConfig {
     pub lease: Duration,
     /// Jobs one worker process runs at once (`JOB_CONCURRENCY`).
     pub concurrency: usize,
+    /// Most successful runs acknowledged by one statement (`JOB_ACK_BATCH`); completions that
+    /// arrive while one is being written are written together. 1: one statement per job.
+    pub ack_batch: usize,
     /// How often an idle worker looks for due jobs when no wake-up arrives (`JOB_POLL_INTERVAL`).
     pub poll_interval: Duration,
     /// First retry delay; each further retry waits three times longer (`JOB_RETRY_DELAY`).
@@ -204,6 +207,7 @@ pub const VARIABLES: &[(&str, Option<&str>)] = &[
     ("WS_MAX_MESSAGE_BYTES", Some("16384")),
     ("JOB_LEASE", Some("30s")),
     ("JOB_CONCURRENCY", Some("8")),
+    ("JOB_ACK_BATCH", Some("256")),
     ("JOB_POLL_INTERVAL", Some("5s")),
     ("JOB_RETRY_DELAY", Some("5s")),
     ("CHAIN_RPC_ENDPOINT", None),
@@ -664,6 +668,7 @@ impl Config {
                 "WS_MAX_MESSAGE_BYTES" => self.ws_max_message_bytes.to_string(),
                 "JOB_LEASE" => format_duration(self.jobs.lease),
                 "JOB_CONCURRENCY" => self.jobs.concurrency.to_string(),
+                "JOB_ACK_BATCH" => self.jobs.ack_batch.to_string(),
                 "JOB_POLL_INTERVAL" => format_duration(self.jobs.poll_interval),
                 "JOB_RETRY_DELAY" => format_duration(self.jobs.retry_delay),
                 "CHAIN_RPC_ENDPOINT" => self
@@ -729,6 +734,7 @@ fn jobs_config(
         }
     };
     let concurrency = whole("JOB_CONCURRENCY", 1);
+    let ack_batch = whole("JOB_ACK_BATCH", 1);
     let chain_confirmations = whole("CHAIN_CONFIRMATIONS", 0);
     let chain_start_block = whole("CHAIN_START_BLOCK", 0);
     let chain_block_range = whole("CHAIN_BLOCK_RANGE", 1);
@@ -756,6 +762,7 @@ fn jobs_config(
     Some(JobsConfig {
         lease: lease?,
         concurrency: usize::try_from(concurrency?).ok()?,
+        ack_batch: usize::try_from(ack_batch?).ok()?,
         poll_interval: poll_interval?,
         retry_delay: retry_delay?,
         chain_rpc_endpoint: chain_rpc_endpoint?,

@@ -62,19 +62,16 @@ fn main() -> ExitCode {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(target: "server", version = server::VERSION, mode = config.app_mode.as_str(), "starting QuickDapp");
+    // Installed before anything is logged as started, so an early SIGTERM is not lost.
+    let shutdown = server::shutdown_signal();
     if !config.web_enabled {
-        server::Application::run_workers_only(
-            config,
-            &server::modules(),
-            server::shutdown_signal(),
-        )
-        .await?;
+        server::Application::run_workers_only(config, &server::modules(), shutdown).await?;
         return Ok(());
     }
     let app = server::Application::build(config, &server::modules()).await?;
     let base_url = app.state().config.base_url.clone();
     tracing::info!(target: "server", addr = %app.local_addr(), %base_url, "listening");
-    app.run_until_stopped(server::shutdown_signal()).await?;
+    app.run_until_stopped(shutdown).await?;
     Ok(())
 }
 

@@ -606,3 +606,36 @@ async fn cron_on_three_instances_enqueues_each_tick_once() {
     assert_eq!(cleanup.len(), 1, "three instances ensured one cleanup job");
     db.close().await;
 }
+
+/// The job and chain variables are validated with the rest of the configuration.
+#[test]
+fn invalid_job_variables_are_each_reported() {
+    let output = Command::new(env!("CARGO_BIN_EXE_quickdapp"))
+        .args(["config", "check"])
+        .current_dir(std::env::temp_dir())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("SESSION_ENCRYPTION_KEY", KEY)
+        .env("JOB_LEASE", "10ms")
+        .env("JOB_CONCURRENCY", "0")
+        .env("JOB_ACK_BATCH", "many")
+        .env("JOB_RETRY_DELAY", "soon")
+        .env("CHAIN_RPC_ENDPOINT", "ftp://node.example")
+        .env("CHAIN_BLOCK_RANGE", "0")
+        .env("CHAIN_POLL_SCHEDULE", "*/5 * * * *")
+        .output()
+        .expect("quickdapp runs");
+    assert_eq!(output.status.code(), Some(2));
+    let message = String::from_utf8_lossy(&output.stderr);
+    for name in [
+        "JOB_LEASE",
+        "JOB_CONCURRENCY",
+        "JOB_ACK_BATCH",
+        "JOB_RETRY_DELAY",
+        "CHAIN_RPC_ENDPOINT",
+        "CHAIN_BLOCK_RANGE",
+        "CHAIN_POLL_SCHEDULE",
+    ] {
+        assert!(message.contains(name), "{name} missing from:\n{message}");
+    }
+}

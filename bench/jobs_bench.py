@@ -1,0 +1,249 @@
+#!/usr/bin/env python3
+"""Job queue benchmark: end-to-end no-op throughput and enqueue-to-start latency of the real
+`quickdapp` binary (parent + worker processes), on PostgreSQL or SQLite.
+
+Throughput: N `diagnostics.noop` jobs are enqueued first (`quickdapp jobs enqueue --count`),
+then `quickdapp serve` starts pinned to core 0 (its worker processes inherit the pinning) and
+runs them; the rate is N / (last finish - first start) from the rows, and also N / wall time
+including the workers' start (graphile-worker's perf script reports the latter). CPU-µs per
+job is the server's utime + stime (parent and workers, from /proc just before it stops;
+the whole run including start) divided by N.
+
+Latency (PostgreSQL): with the server idle, this script inserts one `diagnostics.echo` job every
+10 ms through psql (with NOTIFY, as `schedule_job` does) and compares the enqueue time it put in
+the job's data with the handler's start time in the result: across processes.
+
+Usage: bench/jobs_bench.py throughput postgres|sqlite N [ack_batch] [workers] [concurrency]
+       bench/jobs_bench.py latency postgres [samples]
+Only 127.0.0.1; every run is bounded and stops its server.
+"""
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.environ.get(
+    "QUICKDAPP", os.path.join(os.environ.get("CARGO_TARGET_DIR", ROOT + "/target"), "release/quickdapp")
+)
+PG_ADMIN = os.environ.get("PG_ADMIN", "postgres://postgres@127.0.0.1:5432/postgres")
+KEY = "bench-session-key-0123456789abcdef0123456789abcdef"
+# Pin the server (and so its worker processes) to core 0; PIN=0 to let it use both cores.
+PIN = os.environ.get("PIN", "1") != "0"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def psql(url, sql):
+    return subprocess.run(
+        ["psql", url, "-Atqc", sql], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+class Database:
+    def __init__(self, backend):
+        self.backend = backend
+        if backend == "postgres":
+            self.name = "qd_bench_" + uuid.uuid4().hex[:12]
+            psql(PG_ADMIN, f"CREATE DATABASE {self.name}")
+            self.url = PG_ADMIN.rsplit("/", 1)[0] + "/" + self.name
+        else:
+            self.dir = tempfile.TemporaryDirectory()
+            self.path = os.path.join(self.dir.name, "bench.db")
+            self.url = "sqlite://" + self.path
+
+    def query(self, sql):
+        if self.backend == "postgres":
+            return psql(self.url, sql)
+        with sqlite3.connect(self.path, timeout=30) as conn:
+            row = conn.execute(sql).fetchone()
+            return "|".join("" if v is None else str(v) for v in row)
+
+    def drop(self):
+        if self.backend == "postgres":
+            psql(PG_ADMIN, f"DROP DATABASE IF EXISTS {self.name} WITH (FORCE)")
+
+
+def env(db, extra):
+    e = {
+        "PATH": os.environ["PATH"],
+        "APP_MODE": "production",
+        "SESSION_ENCRYPTION_KEY": "9f2c4e7a1b3d5f60817263a4b5c6d7e8f90a1b2c3d4e5f60",
+        "DATABASE_URL": db.url,
+        "LOG_LEVEL": "warn",
+        "HOST": "127.0.0.1",
+        "PORT": str(free_port()),
+    }
+    e.update(extra)
+    return e
+
+
+def quickdapp(db, args, extra=None):
+    return subprocess.run(
+        [BIN, *args], env=env(db, extra or {}), check=True, capture_output=True, text=True
+    ).stdout
+
+
+def tree_cpu_seconds(pid):
+    """utime + stime of `pid` and its live children, from /proc (before they exit)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    pids = [pid]
+    # Each thread lists the children it spawned.
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                pids += [int(p) for p in f.read().split()]
+        except OSError:
+            pass
+    total = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except OSError:
+            pass
+    return total / ticks
+
+
+def seconds_between(db, first, last):
+    if db.backend == "postgres":
+        return float(db.query(f"SELECT EXTRACT(EPOCH FROM ({last}) - ({first}))"))
+    value = db.query(f"SELECT (julianday({last}) - julianday({first})) * 86400.0")
+    return float(value)
+
+
+def throughput(backend, n, ack_batch="256", workers="1", concurrency="64"):
+    db = Database(backend)
+    try:
+        quickdapp(db, ["migrate"])
+        quickdapp(db, ["jobs", "enqueue", "diagnostics.noop", "--count", str(n)])
+        started = time.monotonic()
+        server = subprocess.Popen(
+            ["taskset", "-c", "0", BIN, "serve"] if PIN else [BIN, "serve"],
+            env=env(
+                db,
+                {
+                    "WORKER_COUNT": workers,
+                    "JOB_CONCURRENCY": concurrency,
+                    "JOB_ACK_BATCH": ack_batch,
+                    "JOB_POLL_INTERVAL": "1s",
+                },
+            ),
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = started + 600
+        while True:
+            left = int(db.query("SELECT COUNT(*) FROM worker_jobs WHERE finished IS NULL AND type = 'diagnostics.noop'"))
+            if left == 0:
+                break
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise SystemExit(f"not finished: {left} left")
+            time.sleep(0.01)
+        wall = time.monotonic() - started
+        cpu = tree_cpu_seconds(server.pid)
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+        span = seconds_between(
+            db,
+            "(SELECT MIN(started) FROM worker_jobs WHERE type = 'diagnostics.noop')",
+            "(SELECT MAX(finished) FROM worker_jobs WHERE type = 'diagnostics.noop')",
+        )
+        ok = int(db.query("SELECT COUNT(*) FROM worker_jobs WHERE type = 'diagnostics.noop' AND success"))
+        assert ok == n, f"{ok} of {n} succeeded"
+        print(
+            json.dumps(
+                {
+                    "backend": backend,
+                    "jobs": n,
+                    "ack_batch": int(ack_batch),
+                    "workers": int(workers),
+                    "concurrency": int(concurrency),
+                    "jobs_per_s": round(n / span),
+                    "jobs_per_s_incl_start": round(n / wall),
+                    "cpu_us_per_job": round(cpu * 1e6 / n, 1),
+                }
+            ),
+            flush=True,
+        )
+    finally:
+        db.drop()
+
+
+def latency(backend, samples=300):
+    assert backend == "postgres", "cross-process latency is measured on PostgreSQL"
+    db = Database(backend)
+    try:
+        quickdapp(db, ["migrate"])
+        server = subprocess.Popen(
+            ["taskset", "-c", "0", BIN, "serve"],
+            env=env(db, {"WORKER_COUNT": "1", "JOB_POLL_INTERVAL": "10s"}),
+            stdout=subprocess.DEVNULL,
+        )
+        time.sleep(1.0)  # let the worker start and go idle before measuring
+        feeder = subprocess.Popen(
+            ["taskset", "-c", "1", "psql", db.url, "-Atq"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+        )
+        for _ in range(samples):
+            t = time.time_ns() // 1000
+            feeder.stdin.write(
+                "INSERT INTO worker_jobs (type, user_id, data, due, remove_at, idempotency_key) "
+                f"VALUES ('diagnostics.echo', 0, '{{\"t\": {t}}}', now(), now() + interval '1 day', NULL); "
+                "SELECT pg_notify('worker_jobs', '');\n"
+            )
+            feeder.stdin.flush()
+            time.sleep(0.01)
+        feeder.stdin.close()
+        feeder.wait()
+        deadline = time.monotonic() + 30
+        while int(db.query("SELECT COUNT(*) FROM worker_jobs WHERE finished IS NULL AND type = 'diagnostics.echo'")) > 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        rows = psql(
+            db.url,
+            "SELECT ((result->>'startedAtMicros')::bigint - (data->>'t')::bigint) FROM worker_jobs "
+            "WHERE type = 'diagnostics.echo' ORDER BY id",
+        ).split()
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+        lat = sorted(int(x) / 1000.0 for x in rows)
+        q = lambda p: round(lat[min(len(lat) - 1, int(p * (len(lat) - 1)))], 3)
+        print(
+            json.dumps(
+                {
+                    "backend": backend,
+                    "samples": len(lat),
+                    "p50_ms": q(0.5),
+                    "p90_ms": q(0.9),
+                    "p99_ms": q(0.99),
+                    "max_ms": q(1.0),
+                    "mean_ms": round(statistics.mean(lat), 3),
+                }
+            ),
+            flush=True,
+        )
+    finally:
+        db.drop()
+
+
+if __name__ == "__main__":
+    what, backend, *rest = sys.argv[1:]
+    if what == "throughput":
+        throughput(backend, int(rest[0]), *rest[1:])
+    else:
+        latency(backend, *(int(x) for x in rest))
