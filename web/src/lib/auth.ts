@@ -1,5 +1,6 @@
 /** The server's `/auth/*` endpoints (cookie mode) and what their errors mean to a person. */
 import { ApiError, requestJson } from './http'
+import { isAddress, toChecksumAddress } from './siwe'
 
 export interface User {
   id: number
@@ -34,7 +35,10 @@ export function signInWithSiwe(message: string, signature: string): Promise<Sign
 /** The current session, or `null` when signed out (after trying a refresh). */
 export async function fetchSession(): Promise<SessionInfo | null> {
   try {
-    return await requestJson<SessionInfo>('/auth/session')
+    const info = await requestJson<SessionInfo>('/auth/session')
+    // The server stores wallets in lowercase; people read them checksummed (EIP-55).
+    const wallet = isAddress(info.user.wallet) ? toChecksumAddress(info.user.wallet) : info.user.wallet
+    return { ...info, user: { ...info.user, wallet } }
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) return null
     throw err

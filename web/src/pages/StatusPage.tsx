@@ -111,7 +111,7 @@ export function StatusPage() {
       </div>
 
       <div className="mt-6 grid gap-4 lg:grid-cols-2">
-        <HealthCard />
+        <HealthCard title="Health and readiness" />
         <section aria-labelledby="server-title" className="card">
           <h2 id="server-title" className="text-base font-semibold">
             Server
