@@ -34,18 +34,18 @@ const relativeFormat = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' 
 const UNITS: Array<[Intl.RelativeTimeFormatUnit, number]> = [
   ['year', 365 * 24 * 3600],
   ['month', 30 * 24 * 3600],
-  ['week', 7 * 24 * 3600],
   ['day', 24 * 3600],
   ['hour', 3600],
   ['minute', 60],
 ]
 
-/** "just now", "5 minutes ago", "in 3 days". */
+/** "just now", "5 minutes ago", "in 30 days" (a unit is used from twice its size). */
 export function formatRelative(date: Date, now: Date = new Date()): string {
   const seconds = Math.round((date.getTime() - now.getTime()) / 1000)
   if (Math.abs(seconds) < 45) return 'just now'
   for (const [unit, size] of UNITS) {
-    if (Math.abs(seconds) >= size) return relativeFormat.format(Math.round(seconds / size), unit)
+    const threshold = unit === 'minute' || unit === 'hour' ? size : size * 2
+    if (Math.abs(seconds) >= threshold) return relativeFormat.format(Math.round(seconds / size), unit)
   }
   return relativeFormat.format(Math.round(seconds / 60), 'minute')
 }

@@ -56,3 +56,16 @@ describe('summarizeJobs', () => {
     expect(summary.failures).toEqual([{ id: '9', type: 'x', when: null, error: 'boom' }])
   })
 })
+
+describe('formatRelative', () => {
+  it('picks a readable unit', async () => {
+    const { formatRelative } = await import('./format')
+    const now = new Date('2025-01-31T00:00:00Z')
+    const at = (seconds: number) => formatRelative(new Date(now.getTime() + seconds * 1000), now)
+    expect(at(10)).toBe('just now')
+    expect(at(-5 * 60)).toBe('5 minutes ago')
+    expect(at(-3 * 3600)).toBe('3 hours ago')
+    expect(at(30 * 24 * 3600)).toBe('in 30 days')
+    expect(at(-90 * 24 * 3600)).toBe('3 months ago')
+  })
+})

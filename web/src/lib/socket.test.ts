@@ -131,7 +131,7 @@ describe('NotificationSocket', () => {
     expect(received).toEqual([])
   })
 
-  it('answers heartbeats', async () => {
+  it('answers server heartbeats', async () => {
     const { socket } = make()
     socket.start()
     await flush()
@@ -139,6 +139,27 @@ describe('NotificationSocket', () => {
     ws.open()
     ws.receive({ type: 'heartbeat', timestamp: 1 })
     expect(ws.sent.at(-1)).toEqual({ type: 'heartbeat' })
+  })
+
+  it('sends its own heartbeat every 25 s and does not answer the reply', async () => {
+    const { socket } = make()
+    socket.start()
+    await flush()
+    const ws = latest()
+    ws.open()
+    const heartbeats = () => ws.sent.filter((m) => m.type === 'heartbeat').length
+    await vi.advanceTimersByTimeAsync(24_999)
+    expect(heartbeats()).toBe(0)
+    await vi.advanceTimersByTimeAsync(1)
+    expect(heartbeats()).toBe(1)
+    ws.receive({ type: 'heartbeat' }) // the server's reply
+    expect(heartbeats()).toBe(1)
+    await vi.advanceTimersByTimeAsync(25_000)
+    expect(heartbeats()).toBe(2)
+    // Replies keep a quiet connection alive past the idle timeout.
+    ws.receive({ type: 'heartbeat' })
+    await vi.advanceTimersByTimeAsync(50_000)
+    expect(ws.closed).toBe(false)
   })
 
   it('reconnects after drops and resumes from the last seq, without repeats', async () => {
@@ -228,7 +249,7 @@ describe('NotificationSocket', () => {
   })
 
   it('treats a silent connection as dead', async () => {
-    const { socket } = make({ idleTimeoutMs: 60_000 })
+    const { socket } = make({ idleTimeoutMs: 60_000, heartbeatIntervalMs: 10 * 60_000 })
     socket.start()
     await flush()
     const ws = latest()

@@ -6,8 +6,10 @@
  *   `seq` it has seen; the server replays everything newer, in order, then
  *   streams live `notification`s. Each is acknowledged with `{type:"ack"}`
  *   and de-duplicated by `seq` (a replay may overlap what was already seen).
- * - `heartbeat` is answered; silence longer than `idleTimeoutMs` counts as a
- *   dead connection.
+ * - the client sends `{type:"heartbeat"}` every `heartbeatIntervalMs` and the
+ *   server answers (a server-initiated heartbeat is answered too, but a reply
+ *   to our own is not, so the two sides never ping-pong); silence longer than
+ *   `idleTimeoutMs` counts as a dead connection.
  * - `reset` means the client fell too far behind: refetch instead.
  * - on close the client reconnects with exponential backoff and jitter
  *   (0.5 s doubling to 15 s) and resumes from the last seq.
@@ -40,6 +42,9 @@ export interface SocketOptions {
   beforeConnect?: () => Promise<boolean>
   minDelayMs?: number
   maxDelayMs?: number
+  /** Client heartbeat period (default 25 s). */
+  heartbeatIntervalMs?: number
+  /** No message for this long: reconnect (default 60 s). */
   idleTimeoutMs?: number
   random?: () => number
   onNotification?: (notification: AppNotification) => void
@@ -93,6 +98,8 @@ export class NotificationSocket {
   private attempt = 0
   private retryTimer: ReturnType<typeof setTimeout> | undefined
   private idleTimer: ReturnType<typeof setTimeout> | undefined
+  private heartbeatTimer: ReturnType<typeof setInterval> | undefined
+  private awaitingHeartbeat = false
   private stopped = true
   private statusValue: SocketStatus = 'idle'
   /** Everything at or below `floor` counts as seen; `seen` holds what is above. */
@@ -127,6 +134,7 @@ export class NotificationSocket {
     this.generation++
     clearTimeout(this.retryTimer)
     clearTimeout(this.idleTimer)
+    clearInterval(this.heartbeatTimer)
     const ws = this.ws
     this.ws = null
     if (ws) {
@@ -197,6 +205,13 @@ export class NotificationSocket {
       this.setStatus('open', null)
       this.send({ type: 'resume', data: { since: this.maxSeq } })
       this.armIdle(generation)
+      this.awaitingHeartbeat = false
+      clearInterval(this.heartbeatTimer)
+      this.heartbeatTimer = setInterval(() => {
+        if (generation !== this.generation) return
+        this.awaitingHeartbeat = true
+        this.send({ type: 'heartbeat' })
+      }, this.options.heartbeatIntervalMs ?? 25_000)
     }
     ws.onmessage = (event) => {
       if (generation !== this.generation) return
@@ -216,6 +231,7 @@ export class NotificationSocket {
   private dropConnection(): void {
     this.generation++
     clearTimeout(this.idleTimer)
+    clearInterval(this.heartbeatTimer)
     const ws = this.ws
     this.ws = null
     if (ws) {
@@ -263,7 +279,8 @@ export class NotificationSocket {
     if (!isRecord(message) || typeof message.type !== 'string') return
     switch (message.type) {
       case 'heartbeat':
-        this.send({ type: 'heartbeat' })
+        if (this.awaitingHeartbeat) this.awaitingHeartbeat = false
+        else this.send({ type: 'heartbeat' })
         break
       case 'user_authenticated':
         this.options.onAuthenticated?.(message.data)
