@@ -33,10 +33,13 @@ export function socketUrl(location: Pick<Location, 'protocol' | 'host'> = window
 
 /** Put a live notification into the cached first page and bump the unread count. */
 export function applyLiveNotification(queryClient: QueryClient, notification: AppNotification): void {
+  const key = queryKeys.notificationPage(0, NOTIFICATIONS_PER_PAGE)
+  const known = queryClient.getQueryData<NotificationPage>(key)?.notifications.some((n) => n.seq === notification.seq)
+  if (known) return
   queryClient.setQueryData<number>(queryKeys.unreadCount, (count) =>
     typeof count === 'number' && !notification.read ? count + 1 : count,
   )
-  queryClient.setQueryData<NotificationPage>(queryKeys.notificationPage(0, NOTIFICATIONS_PER_PAGE), (page) => {
+  queryClient.setQueryData<NotificationPage>(key, (page) => {
     if (!page || page.notifications.some((n) => n.seq === notification.seq)) return page
     const notifications = [notification, ...page.notifications]
       .sort((a, b) => b.seq - a.seq)
