@@ -299,6 +299,20 @@ describe('NotificationSocket', () => {
     expect(ws.closed).toBe(false)
   })
 
+  it('reconnects, renewing the session first, when the server says the socket is not authenticated', async () => {
+    const beforeConnect = vi.fn(async () => true)
+    const { socket } = make({ beforeConnect })
+    socket.start()
+    await flush()
+    const ws = latest()
+    ws.open()
+    ws.receive({ type: 'error', data: { code: 'UNAUTHORIZED', message: 'authenticate before resuming' } })
+    expect(ws.closed).toBe(true)
+    await vi.advanceTimersByTimeAsync(500)
+    expect(beforeConnect).toHaveBeenCalledTimes(2)
+    expect(FakeSocket.all).toHaveLength(2)
+  })
+
   it('stop() closes and never reconnects; reconnectNow() skips the wait', async () => {
     const { socket } = make()
     socket.start()

@@ -11,6 +11,8 @@
  *   to our own is not, so the two sides never ping-pong); silence longer than
  *   `idleTimeoutMs` counts as a dead connection.
  * - `reset` means the client fell too far behind: refetch instead.
+ * - an `UNAUTHORIZED` error means the handshake's session cookie was stale:
+ *   reconnect (renewing the session first).
  * - on close the client reconnects with exponential backoff and jitter
  *   (0.5 s doubling to 15 s) and resumes from the last seq.
  */
@@ -301,10 +303,14 @@ export class NotificationSocket {
       }
       case 'error': {
         const data = isRecord(message.data) ? message.data : {}
+        const code = typeof data.code === 'string' ? data.code : 'UNKNOWN'
         this.options.onServerError?.({
-          code: typeof data.code === 'string' ? data.code : 'UNKNOWN',
+          code,
           message: typeof data.message === 'string' ? data.message : 'Unknown error',
         })
+        // The handshake carried no valid session (the access cookie had expired): connect
+        // again, after beforeConnect has renewed it.
+        if (code === 'UNAUTHORIZED') this.dropConnection()
         break
       }
       default:

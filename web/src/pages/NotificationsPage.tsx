@@ -106,7 +106,13 @@ export function NotificationsPage() {
           <h1 className="text-2xl font-bold tracking-tight sm:text-3xl">Notifications</h1>
           <p className="mt-1 flex flex-wrap items-center gap-2 text-sm text-muted">
             <span data-testid="unread-summary">
-              {unreadCount === null ? 'Loading…' : unreadCount === 0 ? 'All caught up' : `${unreadCount} unread`}
+              {unreadCount === null
+                ? unread.isError
+                  ? 'Unread count unavailable'
+                  : 'Loading…'
+                : unreadCount === 0
+                  ? 'All caught up'
+                  : `${unreadCount} unread`}
             </span>
             <LiveIndicator />
           </p>
