@@ -47,6 +47,18 @@ describe('landing and status, signed out', () => {
     await page.locator('[data-testid="status-page-badge"][data-status="ready"]').waitFor()
     await page.getByText('Database').first().waitFor()
     assert.equal(await page.getByTestId('jobs-card').count(), 0)
+    await screenshotBoth(page, 'status')
+    await context.close()
+  })
+
+  it('answers an unknown path with the not-found page', async () => {
+    const context = await browser.newContext()
+    const page = await context.newPage()
+    const res = await page.goto(`${base}/no/such/page`)
+    assert.equal(res.status(), 200)
+    await page.getByRole('heading', { name: 'Page not found' }).waitFor()
+    assert.equal(await page.title(), 'Page not found · QuickDapp')
+    await screenshotBoth(page, 'not-found')
     await context.close()
   })
 
