@@ -167,7 +167,9 @@ async fn logout(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> Result<Response, AuthError> {
-    service(&state).logout(&user.session_id).await?;
+    service(&state)
+        .logout(user.user_id, &user.session_id)
+        .await?;
     let mut response = Json(json!({ "success": true })).into_response();
     clear_cookies(&mut response);
     Ok(response)

@@ -4,6 +4,7 @@
 
 pub mod erc1271;
 pub mod error;
+pub mod graphql;
 pub mod http;
 pub mod service;
 pub mod signature;
@@ -35,5 +36,11 @@ pub fn module() -> Module {
 }
 
 fn provide(state: &AppState, services: &mut Extensions) {
-    services.insert(Arc::new(AuthService::new(&state.config, state.db.clone())));
+    let service = Arc::new(AuthService::new(
+        &state.config,
+        state.db.clone(),
+        state.bus.clone(),
+    ));
+    service.forget_revoked_sessions();
+    services.insert(service);
 }

@@ -3,13 +3,16 @@
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use alloy_primitives::Address;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use platform::bus::{BusEvent, EventBus};
 use platform::users::{self, User};
-use platform::{Config, Db, Timestamp};
+use platform::{Config, Db, Timestamp, Tx};
+use serde_json::json;
 
 use crate::erc1271::ChainClient;
 use crate::error::AuthError;
@@ -55,6 +58,7 @@ pub struct ClientInfo {
 #[derive(Debug)]
 pub struct AuthService {
     db: Db,
+    bus: Arc<EventBus>,
     keys: TokenKeys,
     domain: String,
     origin: url::Url,
@@ -70,7 +74,10 @@ pub struct AuthService {
 }
 
 impl AuthService {
-    pub fn new(config: &Config, db: Db) -> AuthService {
+    /// Topic of the event published when sessions end; `payload.sessionIds` lists them.
+    pub const SESSIONS_REVOKED: &'static str = "auth.sessions_revoked";
+
+    pub fn new(config: &Config, db: Db, bus: Arc<EventBus>) -> AuthService {
         let base = &config.base_url;
         let domain = match base.port() {
             Some(port) => format!("{}:{port}", base.host_str().unwrap_or_default()),
@@ -79,6 +86,7 @@ impl AuthService {
         let audience = base.as_str().trim_end_matches('/').to_owned();
         AuthService {
             db,
+            bus,
             keys: TokenKeys::new(
                 config.session_encryption_key.expose(),
                 "quickdapp",
@@ -290,8 +298,11 @@ impl AuthService {
                 return Err(AuthError::InvalidRefreshToken);
             };
             store::revoke_session(&mut tx, &session_id, now, "refresh token reused").await?;
-            tx.commit().await?;
-            self.sessions.invalidate(&session_id);
+            let user_id = store::session_status_in(&mut tx, &session_id)
+                .await?
+                .map(|s| s.user_id);
+            self.commit_revocation(tx, user_id, vec![session_id.clone()])
+                .await?;
             tracing::warn!(target: "auth", session = %session_id, "refresh token reused; session revoked");
             return Err(AuthError::RefreshTokenReused);
         };
@@ -325,24 +336,79 @@ impl AuthService {
         Ok(self.credentials(&user, session_id, new_token, status.expires_at, now))
     }
 
-    /// Ends one session: its refresh token and its access tokens stop working.
-    pub async fn logout(&self, session_id: &str) -> Result<(), AuthError> {
+    /// Ends one session: its refresh token, its access tokens and its sockets stop working.
+    pub async fn logout(&self, user_id: i64, session_id: &str) -> Result<(), AuthError> {
         let mut tx = self.db.begin().await?;
         store::revoke_session(&mut tx, session_id, Timestamp::now(), "logout").await?;
-        tx.commit().await?;
-        self.sessions.invalidate(session_id);
-        Ok(())
+        self.commit_revocation(tx, Some(user_id), vec![session_id.to_owned()])
+            .await
     }
 
     /// Ends every session of a user ("sign out everywhere").
     pub async fn logout_everywhere(&self, user_id: i64) -> Result<usize, AuthError> {
+        let mut tx = self.db.begin().await?;
         let revoked =
-            store::revoke_user_sessions(&self.db, user_id, Timestamp::now(), "logout everywhere")
+            store::revoke_user_sessions(&mut tx, user_id, Timestamp::now(), "logout everywhere")
                 .await?;
-        for session_id in &revoked {
+        let count = revoked.len();
+        self.commit_revocation(tx, Some(user_id), revoked).await?;
+        Ok(count)
+    }
+
+    /// Commits a revocation and tells every instance (session caches, open sockets).
+    async fn commit_revocation(
+        &self,
+        mut tx: Tx,
+        user_id: Option<i64>,
+        session_ids: Vec<String>,
+    ) -> Result<(), AuthError> {
+        let event = BusEvent {
+            topic: AuthService::SESSIONS_REVOKED.to_owned(),
+            payload: json!({ "userId": user_id, "sessionIds": session_ids }),
+        };
+        let after_commit = self.bus.publish_in(&mut tx, event).await?;
+        tx.commit().await?;
+        for session_id in &session_ids {
             self.sessions.invalidate(session_id);
         }
-        Ok(revoked.len())
+        if let Some(event) = after_commit {
+            self.bus.publish_local(event);
+        }
+        Ok(())
+    }
+
+    /// Drops cached session checks that another instance revoked; runs for the process's life.
+    pub fn forget_revoked_sessions(self: &Arc<AuthService>) {
+        let mut events = self.bus.subscribe();
+        let service = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                let event = match events.recv().await {
+                    Ok(event) => event,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        // Missed some: forget everything rather than trust stale entries.
+                        if let Some(service) = service.upgrade() {
+                            service.sessions.invalidate_all();
+                        }
+                        continue;
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                };
+                let Some(service) = service.upgrade() else {
+                    return;
+                };
+                if event.topic == AuthService::SESSIONS_REVOKED {
+                    for id in event.payload["sessionIds"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|v| v.as_str())
+                    {
+                        service.sessions.invalidate(id);
+                    }
+                }
+            }
+        });
     }
 
     /// Checks an access token and that its session is still live.

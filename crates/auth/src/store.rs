@@ -150,12 +150,12 @@ pub async fn revoke_session(
 
 /// Revokes every live session of a user; returns their ids.
 pub async fn revoke_user_sessions(
-    db: &Db,
+    tx: &mut Tx,
     user_id: i64,
     now: Timestamp,
     reason: &str,
 ) -> Result<Vec<String>, sqlx::Error> {
-    on_db!(db, pool => {
+    on_tx!(tx, pool => {
         sqlx::query_scalar("UPDATE auth_sessions SET revoked_at = $1, revoked_reason = $2 WHERE user_id = $3 AND revoked_at IS NULL RETURNING id")
             .bind(now)
             .bind(reason)

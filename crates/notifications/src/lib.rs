@@ -1,19 +1,58 @@
-//! Notifications module (seed 000): owns the `notifications` table; the GraphQL API, the
-//! WebSocket delivery and `notify_user` arrive with issue #4.
+//! Notifications module (seed 000): stored first, then pushed to every socket of the user on
+//! every instance; replayed in order after a reconnect; listed, counted and marked read over
+//! GraphQL. `NotificationService::notify_user` is the API other modules and jobs call.
 
-use platform::{Migration, Module, migration};
+pub mod domain;
+pub mod graphql;
+pub mod service;
+pub mod store;
+pub mod ws;
 
-pub const MIGRATIONS: &[Migration] = &[migration!(
-    202611210101,
-    "notifications",
-    "202611210101_notifications"
-)];
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::Extensions;
+use axum::routing::get;
+use platform::{AppState, Migration, Module, migration};
+use realtime::{Hub, Limits};
+pub use service::NotificationService;
+
+pub const MIGRATIONS: &[Migration] = &[
+    migration!(202611210101, "notifications", "202611210101_notifications"),
+    migration!(
+        202611220101,
+        "per-user sequence and delivery acks",
+        "202611220101_notification_seq"
+    ),
+];
 
 pub fn module() -> Module {
     Module {
         name: "notifications",
         migrations: MIGRATIONS,
-        provide: platform::module::provides_nothing,
-        routes: platform::module::no_routes,
+        provide,
+        routes,
     }
+}
+
+fn provide(state: &AppState, services: &mut Extensions) {
+    let config = &state.config;
+    let hub = Arc::new(Hub::new(Limits {
+        max_connections: config.ws_max_connections as usize,
+        max_connections_per_user: config.ws_max_connections_per_user as usize,
+        queue: 1024,
+    }));
+    let service = Arc::new(NotificationService::new(
+        state.db.clone(),
+        state.bus.clone(),
+        hub,
+    ));
+    service.dispatch_events();
+    services.insert(service);
+}
+
+fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/ws", get(ws::upgrade))
+        .route("/ws", get(ws::upgrade))
 }

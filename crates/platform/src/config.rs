@@ -124,6 +124,13 @@ pub struct Config {
     pub chain_rpc_endpoint: Option<url::Url>,
     /// Lower-cased wallets that hold the admin role.
     pub admin_wallets: Vec<String>,
+    /// Open WebSocket connections allowed per instance, and per user.
+    pub ws_max_connections: u32,
+    pub ws_max_connections_per_user: u32,
+    /// Messages per second a WebSocket client may send (bursts of twice that).
+    pub ws_max_messages_per_second: u32,
+    /// Largest WebSocket message (and frame) accepted, in bytes.
+    pub ws_max_message_bytes: u32,
     /// Where each variable's value came from (`.env.development`, `process environment`...),
     /// for `quickdapp config check`.
     pub sources: BTreeMap<&'static str, String>,
@@ -173,6 +180,10 @@ pub const VARIABLES: &[(&str, Option<&str>)] = &[
     ("SIWE_CHAIN_IDS", Some("1")),
     ("CHAIN_RPC_ENDPOINT", Some("")),
     ("ADMIN_WALLETS", Some("")),
+    ("WS_MAX_CONNECTIONS", Some("20000")),
+    ("WS_MAX_CONNECTIONS_PER_USER", Some("16")),
+    ("WS_MAX_MESSAGES_PER_SECOND", Some("20")),
+    ("WS_MAX_MESSAGE_BYTES", Some("16384")),
 ];
 
 /// A raw variable with the place it was read from.
@@ -554,6 +565,21 @@ impl Config {
             }
         }
 
+        let mut positive = |name: &'static str| -> Option<u32> {
+            let raw = get(name).unwrap_or_default();
+            match raw.parse::<u32>() {
+                Ok(n) if n > 0 => Some(n),
+                _ => {
+                    errors.push(format!("{name}: {raw:?} must be a whole number above 0"));
+                    None
+                }
+            }
+        };
+        let ws_max_connections = positive("WS_MAX_CONNECTIONS");
+        let ws_max_connections_per_user = positive("WS_MAX_CONNECTIONS_PER_USER");
+        let ws_max_messages_per_second = positive("WS_MAX_MESSAGES_PER_SECOND");
+        let ws_max_message_bytes = positive("WS_MAX_MESSAGE_BYTES");
+
         Some(Config {
             app_mode,
             host: host?,
@@ -578,6 +604,10 @@ impl Config {
             siwe_chain_ids,
             chain_rpc_endpoint,
             admin_wallets,
+            ws_max_connections: ws_max_connections?,
+            ws_max_connections_per_user: ws_max_connections_per_user?,
+            ws_max_messages_per_second: ws_max_messages_per_second?,
+            ws_max_message_bytes: ws_max_message_bytes?,
             sources,
         })
     }
@@ -620,6 +650,10 @@ impl Config {
                     .as_ref()
                     .map_or(String::new(), |u| redact_url(u.as_str())),
                 "ADMIN_WALLETS" => self.admin_wallets.join(","),
+                "WS_MAX_CONNECTIONS" => self.ws_max_connections.to_string(),
+                "WS_MAX_CONNECTIONS_PER_USER" => self.ws_max_connections_per_user.to_string(),
+                "WS_MAX_MESSAGES_PER_SECOND" => self.ws_max_messages_per_second.to_string(),
+                "WS_MAX_MESSAGE_BYTES" => self.ws_max_message_bytes.to_string(),
                 _ => String::new(),
             }
         };

@@ -1,6 +1,7 @@
 //! Platform: configuration, database and migrations, the API error envelope, telemetry and
 //! the module contract that every QuickDapp crate builds on.
 
+pub mod bus;
 pub mod config;
 pub mod db;
 pub mod dotenvx;

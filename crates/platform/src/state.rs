@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use axum::http::Extensions;
 
+use crate::bus::EventBus;
 use crate::config::Config;
 use crate::db::Db;
 
@@ -14,6 +15,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub db: Db,
     pub started_at: Instant,
+    /// Cross-instance events (LISTEN/NOTIFY on PostgreSQL, in-process on SQLite).
+    pub bus: Arc<EventBus>,
     /// Services modules provided at start (see `Module::provide`), by type.
     pub services: Arc<Extensions>,
 }

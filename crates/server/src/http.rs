@@ -20,7 +20,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 
-use crate::{assets, health};
+use crate::{assets, graphql, health};
 
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -46,6 +46,7 @@ pub fn router(state: AppState, modules: &[Module]) -> Router {
     for module in modules {
         routes = routes.merge((module.routes)());
     }
+    routes = routes.merge(graphql::routes(&state));
     let routes = routes.fallback(assets::serve).with_state(state);
 
     let cors = (!config.cors_origins.is_empty()).then(|| {

@@ -3,6 +3,7 @@
 
 pub mod assets;
 pub mod cli;
+pub mod graphql;
 pub mod health;
 pub mod http;
 
@@ -12,6 +13,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
+use platform::bus::EventBus;
 use platform::{AppState, Config, Db, DbError, Module};
 use tokio::net::TcpListener;
 
@@ -53,7 +55,7 @@ impl Application {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|e| StartError::Bind(addr, e))?;
-        Ok(Application::assemble(config, modules, db, listener))
+        Application::assemble(config, modules, db, listener).await
     }
 
     /// Like `build`, on a listener the caller already bound (tests learn the port first so
@@ -64,7 +66,7 @@ impl Application {
         listener: TcpListener,
     ) -> Result<Application, StartError> {
         let db = Application::open_database(&config, modules).await?;
-        Ok(Application::assemble(config, modules, db, listener))
+        Application::assemble(config, modules, db, listener).await
     }
 
     async fn open_database(config: &Config, modules: &[Module]) -> Result<Db, StartError> {
@@ -83,11 +85,20 @@ impl Application {
         Ok(db)
     }
 
-    fn assemble(config: Config, modules: &[Module], db: Db, listener: TcpListener) -> Application {
+    async fn assemble(
+        config: Config,
+        modules: &[Module],
+        db: Db,
+        listener: TcpListener,
+    ) -> Result<Application, StartError> {
+        let bus = EventBus::start(db.clone())
+            .await
+            .map_err(|e| StartError::Database(DbError::Query(e)))?;
         let mut state = AppState {
             config: Arc::new(config),
             db,
             started_at: Instant::now(),
+            bus,
             services: Default::default(),
         };
         let mut services = axum::http::Extensions::new();
@@ -96,11 +107,11 @@ impl Application {
         }
         state.services = Arc::new(services);
         let router = http::router(state.clone(), modules);
-        Application {
+        Ok(Application {
             listener,
             router,
             state,
-        }
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {

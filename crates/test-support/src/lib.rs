@@ -105,6 +105,18 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// The same database as `other`, without owning it (a second instance on it).
+    pub fn shared(other: &TestDb) -> TestDb {
+        TestDb {
+            backend: other.backend,
+            url: other.url.clone(),
+            postgres_name: None,
+            _dir: None,
+        }
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         let Some(name) = self.postgres_name.take() else {
@@ -167,6 +179,7 @@ pub struct TestApp {
     pub base_url: String,
     pub client: reqwest::Client,
     pub db: platform::Db,
+    pub state: platform::AppState,
     pub test_db: TestDb,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
@@ -221,6 +234,7 @@ impl TestApp {
             .await
             .expect("the test server starts");
         let db = app.state().db.clone();
+        let state = app.state().clone();
         let (shutdown, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until_stopped(async move {
             let _ = stopped.await;
@@ -231,10 +245,16 @@ impl TestApp {
             base_url,
             client,
             db,
+            state,
             test_db,
             shutdown: Some(shutdown),
             server: Some(server),
         }
+    }
+
+    /// A service a module provided (e.g. `NotificationService`), to drive it directly.
+    pub fn service<T: Send + Sync + 'static>(&self) -> &std::sync::Arc<T> {
+        self.state.service::<T>()
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""Foundation benchmarks (issue #2): cold start to /health/ready, idle RSS, binary size, and
+/health throughput side by side with the Elysia hello-world peer.
+
+Usage: bench/foundation.py <path to release quickdapp> [--peer-dir DIR]
+Runs only against 127.0.0.1, bounded in time; prints a Markdown table.
+The server is pinned to core 0 and wrk to core 1, per ../shared/bench/README.md.
+"""
+import argparse, json, os, re, shutil, socket, statistics, subprocess, tempfile, time, urllib.request
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+def wait_ready(url, deadline_s=10.0):
+    start = time.perf_counter()
+    while time.perf_counter() - start < deadline_s:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return time.perf_counter() - start
+        except Exception:
+            time.sleep(0.0005)
+    raise SystemExit(f"{url} never answered 200")
+
+def start(binary, env, cwd):
+    return subprocess.Popen(["taskset", "-c", "0", binary], env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+def env_for(port, db_url):
+    env = {"PATH": os.environ["PATH"], "PORT": str(port), "HOST": "127.0.0.1", "APP_MODE": "production",
+           "SESSION_ENCRYPTION_KEY": "9f2c4e7a1b3d5f60817263a4b5c6d7e8f90a1b2c3d4e5f60", "DATABASE_URL": db_url,
+           "LOG_LEVEL": "warn", "WORKER_COUNT": "0", "BASE_URL": f"http://127.0.0.1:{port}"}
+    return env
+
+def cold_starts(binary, db_url, runs=20):
+    times = []
+    with tempfile.TemporaryDirectory() as cwd:
+        for _ in range(runs):
+            port = free_port()
+            t0 = time.perf_counter()
+            p = start(binary, env_for(port, db_url), cwd)
+            wait_ready(f"http://127.0.0.1:{port}/health/ready")
+            times.append((time.perf_counter() - t0) * 1000)
+            p.terminate(); p.wait()
+    return statistics.median(times), min(times), max(times)
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+
+def cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        parts = f.read().rsplit(")", 1)[1].split()
+    return int(parts[11]) + int(parts[12])  # utime + stime
+
+def wrk(url, seconds=10):
+    out = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", "-c50", f"-d{seconds}s", "--latency", url],
+                         capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
+    return rps, float(p99.group(1)) * scale, total
+
+def load(pid, url):
+    before = cpu_ticks(pid)
+    rps, p99, total = wrk(url)
+    cpu_us = (cpu_ticks(pid) - before) * (1_000_000 / os.sysconf("SC_CLK_TCK")) / total
+    return rps, p99, cpu_us
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("binary")
+    ap.add_argument("--peer-dir", help="a copy of shared/bench/peer-ts with node_modules installed")
+    ap.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432/qd_bench")
+    args = ap.parse_args()
+    rows = []
+    size = os.path.getsize(args.binary)
+    rows.append(("stripped release binary", f"{size / 1e6:.1f} MB"))
+    with tempfile.TemporaryDirectory() as d:
+        sqlite = f"sqlite://{d}/bench.db"
+        med, lo, hi = cold_starts(args.binary, sqlite)
+        rows.append(("cold start to /health/ready 200, SQLite (20 runs)", f"median {med:.1f} ms (min {lo:.1f}, max {hi:.1f})"))
+        subprocess.run(["psql", args.postgres.rsplit("/", 1)[0] + "/postgres", "-qc", "DROP DATABASE IF EXISTS qd_bench"], check=False, capture_output=True)
+        subprocess.run(["psql", args.postgres.rsplit("/", 1)[0] + "/postgres", "-qc", "CREATE DATABASE qd_bench"], check=True, capture_output=True)
+        med, lo, hi = cold_starts(args.binary, args.postgres)
+        rows.append(("cold start to /health/ready 200, PostgreSQL (20 runs)", f"median {med:.1f} ms (min {lo:.1f}, max {hi:.1f})"))
+
+        port = free_port()
+        p = start(args.binary, env_for(port, sqlite), d)
+        wait_ready(f"http://127.0.0.1:{port}/health/ready")
+        time.sleep(1)
+        rows.append(("idle RSS, full app on SQLite", f"{rss_kb(p.pid) / 1024:.1f} MB"))
+        peer = None
+        if args.peer_dir:
+            peer_port = 3199
+            peer = subprocess.Popen(["taskset", "-c", "0", os.path.join(args.peer_dir, "node_modules/.bin/bun"), "elysia-hello.ts"],
+                                    cwd=args.peer_dir, env={**os.environ, "PORT": str(peer_port)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            peer_url = f"http://127.0.0.1:{peer_port}/"
+            wait_ready(peer_url)
+        ours, theirs = [], []
+        for _ in range(3):
+            ours.append(load(p.pid, f"http://127.0.0.1:{port}/health"))
+            if peer:
+                theirs.append(load(peer.pid, peer_url))
+        def summarise(runs):
+            rps = sorted(r[0] for r in runs); p99 = sorted(r[1] for r in runs); cpu = sorted(r[2] for r in runs)
+            return f"{rps[1]:,.0f} req/s (spread {rps[0]:,.0f}-{rps[-1]:,.0f}), p99 {p99[1]:.2f} ms, {cpu[1]:.1f} CPU-µs/req"
+        rows.append(("GET /health, wrk -t1 -c50 -d10s, median of 3", summarise(ours)))
+        rss_after = rss_kb(p.pid)
+        if peer:
+            rows.append(("Elysia hello-world (peer), same load, median of 3", summarise(theirs)))
+            rows.append(("Elysia idle→loaded RSS", f"{rss_kb(peer.pid) / 1024:.1f} MB"))
+            peer.terminate(); peer.wait()
+        rows.append(("quickdapp RSS after the load", f"{rss_after / 1024:.1f} MB"))
+        p.terminate(); p.wait()
+    print("| what | figure |\n|---|---|")
+    for what, figure in rows:
+        print(f"| {what} | {figure} |")
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,461 @@
+//! The WebSocket endpoint (`/api/ws`, `/ws`): seed 000's `{type, data, timestamp}` envelope
+//! and message types, authentication by cookie, `?token=` or message, heartbeat and dead
+//! connection reaping, per-connection rate limit, and gap-free, duplicate-free delivery of a
+//! user's notifications: replay after `resume {since}`, then live, both keyed by `seq`.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use auth::{AuthService, AuthUser};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use platform::{ApiError, AppState};
+use realtime::{ConnectionId, Outbound, envelope};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::domain::MAX_REPLAY;
+use crate::service::NotificationService;
+
+/// How often the server pings; a connection silent for two intervals is dead.
+const PING_INTERVAL: Duration = Duration::from_secs(30);
+/// Replay is read in pages of this many notifications.
+const REPLAY_PAGE: i64 = 500;
+/// After authentication, live notifications wait this long for the client's `resume` (so a
+/// replay is never overtaken by a live message); clients that never resume get live ones
+/// after it.
+const RESUME_WAIT: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Deserialize)]
+pub struct ConnectParams {
+    token: Option<String>,
+}
+
+pub async fn upgrade(
+    upgrade: WebSocketUpgrade,
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    Query(params): Query<ConnectParams>,
+) -> Response {
+    if !origin_allowed(&state, &headers) {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "realtime.origin_not_allowed",
+            "this origin may not open a socket",
+        )
+        .into_response();
+    }
+    let auth = state.service::<AuthService>().clone();
+    let user = match &params.token {
+        Some(token) => match auth.authenticate(token).await {
+            Ok(user) => Some(user),
+            Err(e) => return e.into_response(),
+        },
+        None => match auth::authenticate(&state, &method, &headers).await {
+            Ok(user) => user,
+            Err(e) => return e.into_response(),
+        },
+    };
+    let service = state.service::<NotificationService>().clone();
+    let (id, outbound) = match service.hub.connect() {
+        Ok(connection) => connection,
+        Err(_) => {
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "realtime.too_many_connections",
+                "too many open sockets; retry later",
+            )
+            .into_response();
+        }
+    };
+    let config = &state.config;
+    let max_bytes = config.ws_max_message_bytes as usize;
+    let per_second = NonZeroU32::new(config.ws_max_messages_per_second).unwrap_or(NonZeroU32::MIN);
+    let limiter = RateLimiter::direct(
+        Quota::per_second(per_second)
+            .allow_burst(per_second.saturating_mul(NonZeroU32::MIN.saturating_add(1))),
+    );
+    let hub = service.hub.clone();
+    upgrade
+        .max_message_size(max_bytes)
+        .max_frame_size(max_bytes)
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+        .on_failed_upgrade(move |_| hub.disconnect(id))
+        .on_upgrade(move |socket| async move {
+            let mut connection = Connection {
+                id,
+                socket,
+                service,
+                auth,
+                user: None,
+                last_sent: 0,
+                max_sent: 0,
+                limiter,
+                resume_by: None,
+            };
+            if let Some(user) = user {
+                connection.sign_in(user).await;
+            }
+            connection.run(outbound).await;
+        })
+}
+
+/// Browsers send `Origin`; it must be this app or a configured CORS origin. Non-browser
+/// clients send none.
+fn origin_allowed(state: &AppState, headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let own = state.config.base_url.as_str().trim_end_matches('/');
+    origin == own
+        || state
+            .config
+            .cors_origins
+            .iter()
+            .any(|allowed| allowed == origin)
+}
+
+struct Connection {
+    id: ConnectionId,
+    socket: WebSocket,
+    service: Arc<NotificationService>,
+    auth: Arc<AuthService>,
+    user: Option<AuthUser>,
+    /// Highest `seq` this connection has delivered, or knows its client has seen.
+    last_sent: i64,
+    /// Highest `seq` actually sent on this connection (acks above it are forged).
+    max_sent: i64,
+    limiter: DefaultDirectRateLimiter,
+    /// Set at authentication: live delivery is held until `resume` or this instant.
+    resume_by: Option<tokio::time::Instant>,
+}
+
+enum Flow {
+    Continue,
+    Stop,
+}
+
+impl Connection {
+    async fn run(mut self, mut outbound: mpsc::Receiver<Outbound>) {
+        let mut ping =
+            tokio::time::interval_at(tokio::time::Instant::now() + PING_INTERVAL, PING_INTERVAL);
+        let mut last_heard = Instant::now();
+        loop {
+            let holding = self.resume_by.is_some();
+            let hold_until = self.resume_by.unwrap_or_else(tokio::time::Instant::now);
+            let flow = tokio::select! {
+                () = tokio::time::sleep_until(hold_until), if holding => {
+                    self.resume_by = None;
+                    Flow::Continue
+                },
+                incoming = self.socket.recv() => match incoming {
+                    Some(Ok(message)) => {
+                        last_heard = Instant::now();
+                        self.on_message(message).await
+                    }
+                    _ => Flow::Stop,
+                },
+                queued = outbound.recv(), if !holding => match queued {
+                    Some(Outbound::Text(text)) => self.send_text(&text).await,
+                    Some(Outbound::Sequenced { seq, text }) => self.on_live(seq, &text).await,
+                    Some(Outbound::Close(reason)) => {
+                        let _ = self.send_error(&reason.to_ascii_uppercase(), "the server closed this connection").await;
+                        let _ = self.socket.send(Message::Close(Some(CloseFrame { code: 4001, reason: Utf8Bytes::from_static(reason) }))).await;
+                        Flow::Stop
+                    }
+                    // Dropped by the hub (too slow to keep up): the client resumes elsewhere.
+                    None => Flow::Stop,
+                },
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > PING_INTERVAL * 2
+                        || self.socket.send(Message::Ping(Default::default())).await.is_err()
+                    {
+                        Flow::Stop
+                    } else {
+                        Flow::Continue
+                    }
+                }
+            };
+            if matches!(flow, Flow::Stop) {
+                break;
+            }
+        }
+        self.service.hub.disconnect(self.id);
+    }
+
+    async fn send_text(&mut self, text: &str) -> Flow {
+        match self.socket.send(Message::Text(Utf8Bytes::from(text))).await {
+            Ok(()) => Flow::Continue,
+            Err(_) => Flow::Stop,
+        }
+    }
+
+    async fn send(&mut self, kind: &str, data: Value) -> Flow {
+        let text = envelope(kind, data);
+        self.send_text(&text).await
+    }
+
+    async fn send_error(&mut self, code: &str, message: &str) -> Flow {
+        self.send("error", json!({ "code": code, "message": message }))
+            .await
+    }
+
+    async fn on_message(&mut self, message: Message) -> Flow {
+        let text = match message {
+            Message::Text(text) => text,
+            Message::Binary(_) => {
+                return self
+                    .send_error("INVALID_MESSAGE_FORMAT", "messages are JSON text")
+                    .await;
+            }
+            Message::Close(_) => return Flow::Stop,
+            Message::Ping(_) | Message::Pong(_) => return Flow::Continue,
+        };
+        if self.limiter.check().is_err() {
+            return self
+                .send_error("RATE_LIMITED", "too many messages; slow down")
+                .await;
+        }
+        let Ok(parsed) = serde_json::from_str::<Value>(text.as_str()) else {
+            return self
+                .send_error("INVALID_MESSAGE_FORMAT", "invalid message format")
+                .await;
+        };
+        let Some(kind) = parsed.get("type").and_then(Value::as_str) else {
+            return self
+                .send_error("INVALID_MESSAGE_FORMAT", "a message needs a string `type`")
+                .await;
+        };
+        let data = parsed.get("data").cloned().unwrap_or(Value::Null);
+        match kind {
+            "heartbeat" => self.on_heartbeat().await,
+            "user_authenticated" | "authenticate" => {
+                let Some(token) = data.get("token").and_then(Value::as_str) else {
+                    return self
+                        .send_error(
+                            "INVALID_MESSAGE_FORMAT",
+                            "user_authenticated needs data.token",
+                        )
+                        .await;
+                };
+                match self.auth.authenticate(token).await {
+                    Ok(user) => match self.sign_in(user).await {
+                        Flow::Continue if data.get("since").is_some() => {
+                            self.on_resume(&data).await
+                        }
+                        flow => flow,
+                    },
+                    Err(e) => self.send_error("UNAUTHORIZED", &e.to_string()).await,
+                }
+            }
+            "resume" => self.on_resume(&data).await,
+            "ack" => self.on_ack(&data).await,
+            "subscribe" | "unsubscribe" => {
+                let Some(channel) = data
+                    .get("channel")
+                    .and_then(Value::as_str)
+                    .filter(|c| valid_channel(c))
+                else {
+                    return self
+                        .send_error(
+                            "INVALID_CHANNEL",
+                            "a channel is 1-64 characters of a-z, 0-9, : _ -",
+                        )
+                        .await;
+                };
+                if kind == "subscribe" {
+                    self.service.hub.join(self.id, channel);
+                } else {
+                    self.service.hub.leave(self.id, channel);
+                }
+                self.send(kind, json!({ "channel": channel })).await
+            }
+            _ => {
+                self.send_error("UNKNOWN_MESSAGE_TYPE", "unknown message type")
+                    .await
+            }
+        }
+    }
+
+    async fn sign_in(&mut self, user: AuthUser) -> Flow {
+        if self
+            .service
+            .hub
+            .authenticate(self.id, user.user_id, &user.session_id)
+            .is_err()
+        {
+            let _ = self
+                .send_error(
+                    "TOO_MANY_CONNECTIONS",
+                    "this account has too many open sockets",
+                )
+                .await;
+            return Flow::Stop;
+        }
+        // Until the client resumes, it gets what arrives from now on.
+        let latest = match self.service.seq_range(user.user_id).await {
+            Ok((_, latest)) => latest,
+            Err(_) => return self.send_error("INTERNAL", "try again").await,
+        };
+        self.last_sent = latest;
+        self.max_sent = 0;
+        self.resume_by = Some(tokio::time::Instant::now() + RESUME_WAIT);
+        let data = json!({ "userId": user.user_id, "wallet": user.wallet, "latestSeq": latest });
+        self.user = Some(user);
+        self.send("user_authenticated", data).await
+    }
+
+    /// Heartbeats also close any gap a lost bus event left.
+    async fn on_heartbeat(&mut self) -> Flow {
+        if let Some(user_id) = self.user.as_ref().map(|u| u.user_id)
+            && let Ok((_, latest)) = self.service.seq_range(user_id).await
+            && latest > self.last_sent
+            && let Flow::Stop = self.replay_until(user_id, latest).await
+        {
+            return Flow::Stop;
+        }
+        self.send("heartbeat", Value::Null).await
+    }
+
+    async fn on_resume(&mut self, data: &Value) -> Flow {
+        self.resume_by = None;
+        let Some(user_id) = self.user.as_ref().map(|u| u.user_id) else {
+            return self
+                .send_error("UNAUTHORIZED", "authenticate before resuming")
+                .await;
+        };
+        let (oldest, latest) = match self.service.seq_range(user_id).await {
+            Ok(range) => range,
+            Err(_) => return self.send_error("INTERNAL", "try again").await,
+        };
+        match data.get("since") {
+            None | Some(Value::Null) => {
+                // No position known: everything not yet acknowledged, then live.
+                let pending = match self.service.unacknowledged(user_id, MAX_REPLAY).await {
+                    Ok(pending) => pending,
+                    Err(_) => return self.send_error("INTERNAL", "try again").await,
+                };
+                for notification in pending {
+                    let text = envelope("notification", &notification);
+                    if let Flow::Stop = self.deliver(notification.seq, &text).await {
+                        return Flow::Stop;
+                    }
+                }
+                self.last_sent = self.last_sent.max(latest);
+                Flow::Continue
+            }
+            Some(since) => {
+                let Some(since) = since.as_i64().filter(|s| *s >= 0) else {
+                    return self
+                        .send_error(
+                            "INVALID_MESSAGE_FORMAT",
+                            "since must be a whole number, 0 or more",
+                        )
+                        .await;
+                };
+                let pruned = oldest > 0 && since < oldest - 1;
+                if since > latest || pruned || latest - since > MAX_REPLAY {
+                    // Ahead of the server (forged or another account's position), older than
+                    // what is kept, or too far behind: the client must refetch its list.
+                    self.last_sent = latest;
+                    return self
+                        .send(
+                            "reset",
+                            json!({ "since": since, "oldestSeq": oldest, "latestSeq": latest }),
+                        )
+                        .await;
+                }
+                self.last_sent = since;
+                self.replay_until(user_id, latest).await
+            }
+        }
+    }
+
+    /// Sends every notification after `last_sent` up to `until`, in order.
+    async fn replay_until(&mut self, user_id: i64, until: i64) -> Flow {
+        while self.last_sent < until {
+            let page = match self
+                .service
+                .after(user_id, self.last_sent, REPLAY_PAGE)
+                .await
+            {
+                Ok(page) => page,
+                Err(_) => return self.send_error("INTERNAL", "try again").await,
+            };
+            if page.is_empty() {
+                break;
+            }
+            for notification in page {
+                let text = envelope("notification", &notification);
+                if let Flow::Stop = self.deliver(notification.seq, &text).await {
+                    return Flow::Stop;
+                }
+            }
+        }
+        Flow::Continue
+    }
+
+    /// A live notification: sent if next in line, fetched with its predecessors if some went
+    /// missing, dropped if already sent.
+    async fn on_live(&mut self, seq: i64, text: &str) -> Flow {
+        let Some(user_id) = self.user.as_ref().map(|u| u.user_id) else {
+            return Flow::Continue;
+        };
+        if seq <= self.last_sent {
+            return Flow::Continue;
+        }
+        if seq > self.last_sent + 1 {
+            return self.replay_until(user_id, seq).await;
+        }
+        self.deliver(seq, text).await
+    }
+
+    async fn deliver(&mut self, seq: i64, text: &str) -> Flow {
+        let flow = self.send_text(text).await;
+        self.last_sent = self.last_sent.max(seq);
+        self.max_sent = self.max_sent.max(seq);
+        flow
+    }
+
+    async fn on_ack(&mut self, data: &Value) -> Flow {
+        let Some(user_id) = self.user.as_ref().map(|u| u.user_id) else {
+            return self
+                .send_error("UNAUTHORIZED", "authenticate before acknowledging")
+                .await;
+        };
+        let Some(seq) = data.get("seq").and_then(Value::as_i64).filter(|s| *s > 0) else {
+            return self
+                .send_error(
+                    "INVALID_MESSAGE_FORMAT",
+                    "ack needs data.seq, a positive whole number",
+                )
+                .await;
+        };
+        if seq > self.max_sent {
+            return self
+                .send_error(
+                    "INVALID_ACK",
+                    "cannot acknowledge what this connection has not sent",
+                )
+                .await;
+        }
+        match self.service.acknowledge(user_id, seq).await {
+            Ok(_) => Flow::Continue,
+            Err(_) => self.send_error("INTERNAL", "try again").await,
+        }
+    }
+}
+
+fn valid_channel(channel: &str) -> bool {
+    (1..=64).contains(&channel.len())
+        && channel
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b":_-".contains(&b))
+}

@@ -1,0 +1,173 @@
+//! `/api/graphql` (GET for queries, POST for everything): the modules' Query and Mutation
+//! objects merged into one schema with depth and complexity limits; GraphiQL and
+//! introspection only in development. Each request carries the caller as a `Viewer`.
+
+use std::sync::Arc;
+
+use async_graphql::http::GraphiQLSource;
+use async_graphql::parser::types::OperationType;
+use async_graphql::{EmptySubscription, MergedObject, Object, Schema};
+use auth::graphql::Viewer;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::{Json, Router};
+use platform::config::AppMode;
+use platform::{ApiError, AppState};
+
+#[derive(Debug, Default)]
+pub struct BaseQuery;
+
+#[Object]
+impl BaseQuery {
+    async fn health(&self) -> &'static str {
+        "OK"
+    }
+
+    async fn version(&self) -> &'static str {
+        crate::VERSION
+    }
+}
+
+#[derive(Debug, Default, MergedObject)]
+pub struct QueryRoot(BaseQuery, notifications::graphql::NotificationsQuery);
+
+#[derive(Debug, Default, MergedObject)]
+pub struct MutationRoot(notifications::graphql::NotificationsMutation);
+
+pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+
+const MAX_DEPTH: usize = 12;
+const MAX_COMPLEXITY: usize = 2_000;
+
+pub fn schema(state: &AppState) -> AppSchema {
+    let mut builder = Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        EmptySubscription,
+    )
+    .data(state.clone())
+    .limit_depth(MAX_DEPTH)
+    .limit_complexity(MAX_COMPLEXITY);
+    if state.config.app_mode != AppMode::Development {
+        builder = builder.disable_introspection();
+    }
+    builder.finish()
+}
+
+/// The GraphQL routes; the schema is built once and shared by both methods.
+pub fn routes(state: &AppState) -> Router<AppState> {
+    let schema = Arc::new(schema(state));
+    let for_get = schema.clone();
+    Router::new().route(
+        "/api/graphql",
+        axum::routing::get(move |state, method, headers, uri| {
+            get(for_get.clone(), state, method, headers, uri)
+        })
+        .post(move |state, method, headers, body| {
+            post(schema.clone(), state, method, headers, body)
+        }),
+    )
+}
+
+async fn viewer(state: &AppState, method: &Method, headers: &HeaderMap) -> Viewer {
+    Viewer::new(auth::authenticate(state, method, headers).await)
+}
+
+async fn get(
+    schema: Arc<AppSchema>,
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    let Some(query) = uri.query().filter(|q| !q.is_empty()) else {
+        return graphiql(&state);
+    };
+    let request = match async_graphql::http::parse_query_string(query) {
+        Ok(request) => request,
+        Err(e) => {
+            return ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "graphql.bad_request",
+                e.to_string(),
+            )
+            .into_response();
+        }
+    };
+    // GET must never change state (it carries no CSRF protection): queries only.
+    let only_queries = async_graphql::parser::parse_query(&request.query)
+        .map(|doc| {
+            doc.operations
+                .iter()
+                .all(|(_, op)| op.node.ty == OperationType::Query)
+        })
+        .unwrap_or(true);
+    if !only_queries {
+        return ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "graphql.mutation_over_get",
+            "send mutations with POST",
+        )
+        .into_response();
+    }
+    let viewer = viewer(&state, &method, &headers).await;
+    Json(schema.execute(request.data(viewer)).await).into_response()
+}
+
+async fn post(
+    schema: Arc<AppSchema>,
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.starts_with("application/json") || v.starts_with("application/graphql-response+json")
+        });
+    if !json {
+        return ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "graphql.unsupported_media_type",
+            "send application/json",
+        )
+        .into_response();
+    }
+    let batch: async_graphql::BatchRequest = match serde_json::from_slice(&body) {
+        Ok(batch) => batch,
+        Err(e) => {
+            return ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "graphql.bad_request",
+                format!("not a GraphQL request: {e}"),
+            )
+            .into_response();
+        }
+    };
+    let viewer = viewer(&state, &method, &headers).await;
+    Json(schema.execute_batch(batch.data(viewer)).await).into_response()
+}
+
+/// GraphiQL in development; elsewhere a JSON 400 (no query given).
+fn graphiql(state: &AppState) -> Response {
+    if state.config.app_mode != AppMode::Development {
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "graphql.bad_request",
+            "no query given",
+        )
+        .into_response();
+    }
+    let mut response =
+        Html(GraphiQLSource::build().endpoint("/api/graphql").finish()).into_response();
+    // GraphiQL loads its scripts from a CDN; allow that on this development page only.
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'self' https://unpkg.com 'unsafe-inline' 'unsafe-eval'; img-src 'self' data: https:; frame-ancestors 'none'"),
+    );
+    response
+}
