@@ -14,6 +14,8 @@ export interface JobFailure {
 
 export interface JobSummary {
   counts: Array<[status: string, count: number]>
+  /** `server`: the answer's own `counts`; `list`: tallied over the jobs listed. */
+  countsFrom: 'server' | 'list'
   failures: JobFailure[]
   /** Number of jobs listed in the answer (the endpoint may page). */
   listed: number
@@ -79,6 +81,7 @@ export function summarizeJobs(body: unknown): JobSummary {
   const rank = (s: string) => (order.indexOf(s) === -1 ? order.length : order.indexOf(s))
   return {
     counts: [...counts.entries()].sort((a, b) => rank(a[0]) - rank(b[0]) || a[0].localeCompare(b[0])),
+    countsFrom: given ? 'server' : 'list',
     failures,
     listed: jobs.length,
   }

@@ -45,6 +45,7 @@ describe('summarizeJobs', () => {
       ['2', 'SMTP down'],
     ])
     expect(summary.listed).toBe(4)
+    expect(summary.countsFrom).toBe('list')
   })
 
   it('prefers explicit counts and failures', () => {
@@ -54,6 +55,7 @@ describe('summarizeJobs', () => {
       ['failed', 1],
     ])
     expect(summary.failures).toEqual([{ id: '9', type: 'x', when: null, error: 'boom' }])
+    expect(summary.countsFrom).toBe('server')
   })
 })
 

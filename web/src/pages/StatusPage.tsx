@@ -50,14 +50,19 @@ function JobsCard() {
           {result.summary.counts.length === 0 ? (
             <p className="mt-5 text-sm text-muted">No jobs in the queue.</p>
           ) : (
-            <dl className="mt-5 grid grid-cols-2 gap-3 sm:grid-cols-4">
-              {result.summary.counts.map(([status, count]) => (
-                <div key={status} className="rounded-xl border border-border bg-background p-3" data-testid="job-count" data-status={status}>
-                  <dt className="text-xs font-medium text-muted">{humanize(status)}</dt>
-                  <dd className="mt-1 text-2xl font-bold tabular-nums">{count}</dd>
-                </div>
-              ))}
-            </dl>
+            <>
+              {result.summary.countsFrom === 'list' && (
+                <p className="mt-4 text-xs text-muted">By status, across the {result.summary.listed} most recent jobs.</p>
+              )}
+              <dl className="mt-3 grid grid-cols-2 gap-3 sm:grid-cols-4">
+                {result.summary.counts.map(([status, count]) => (
+                  <div key={status} className="rounded-xl border border-border bg-background p-3" data-testid="job-count" data-status={status}>
+                    <dt className="text-xs font-medium text-muted">{humanize(status)}</dt>
+                    <dd className="mt-1 text-2xl font-bold tabular-nums">{count}</dd>
+                  </div>
+                ))}
+              </dl>
+            </>
           )}
           <h3 className="mt-6 text-sm font-semibold">Recent failures</h3>
           {result.summary.failures.length === 0 ? (
