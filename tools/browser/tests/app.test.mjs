@@ -233,3 +233,57 @@ describe('signed in', () => {
     await b.context.close()
   })
 })
+
+describe('usable on a 360 px phone and with the keyboard alone', () => {
+  /** Press Tab until the element with `testId` has focus (bounded), as a keyboard user would. */
+  async function tabTo(page, testId) {
+    for (let i = 0; i < 30; i++) {
+      await page.keyboard.press('Tab')
+      if ((await page.evaluate(() => document.activeElement?.getAttribute('data-testid'))) === testId) return
+    }
+    assert.fail(`could not reach ${testId} with Tab`)
+  }
+
+  it('signs in with the keyboard only', async () => {
+    const { context } = await walletContext(browser, { privateKey: MEMBER_KEY })
+    const page = await context.newPage()
+    await page.goto(base)
+    await page.getByTestId('cta-signin').waitFor()
+    await tabTo(page, 'header-signin')
+    await page.keyboard.press('Enter')
+    await page.waitForURL(`${base}/signin`)
+    await tabTo(page, 'connect-wallet')
+    await page.keyboard.press('Enter')
+    await page.getByTestId('signin-account').waitFor()
+    await tabTo(page, 'sign-in')
+    await page.keyboard.press('Enter')
+    await page.waitForURL(`${base}/notifications`)
+    await tabTo(page, 'nav-account')
+    await page.keyboard.press('Enter')
+    await page.waitForURL(`${base}/account`)
+    await page.getByTestId('account-wallet').waitFor()
+    await context.close()
+  })
+
+  it('never scrolls sideways at 360 px', async () => {
+    const { context } = await walletContext(browser, { privateKey: ADMIN_KEY, viewport: { width: 360, height: 740 } })
+    const page = await context.newPage()
+    const overflow = () => page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)
+    await page.goto(base)
+    await page.getByTestId('cta-signin').waitFor()
+    assert.equal(await overflow(), 0, 'landing')
+    await signIn(page, base)
+    await page.locator('[data-testid="notifications-empty"], [data-testid="notification-list"]').first().waitFor()
+    assert.equal(await overflow(), 0, 'notifications')
+    for (const [path, testId] of [
+      ['/account', 'account-wallet'],
+      ['/status', 'jobs-card'],
+      ['/signin', 'signin-done'],
+    ]) {
+      await page.goto(`${base}${path}`)
+      await page.getByTestId(testId).waitFor()
+      assert.equal(await overflow(), 0, path)
+    }
+    await context.close()
+  })
+})
