@@ -1,5 +1,5 @@
 import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from 'react'
-import { Link } from '../lib/router'
+import { Link, useLocation } from '../lib/router'
 import { BellIcon, CloseIcon } from './icons'
 
 export interface Toast {
@@ -22,6 +22,7 @@ const MAX_TOASTS = 4
 
 function ToastItem({ toast, onDismiss }: { toast: Toast; onDismiss: () => void }) {
   const [paused, setPaused] = useState(false)
+  const { path } = useLocation()
   const dismissRef = useRef(onDismiss)
   dismissRef.current = onDismiss
 
@@ -53,7 +54,7 @@ function ToastItem({ toast, onDismiss }: { toast: Toast; onDismiss: () => void }
           {toast.title}
         </p>
         {toast.body && <p className="mt-1 line-clamp-3 text-sm break-words text-muted">{toast.body}</p>}
-        {toast.action && (
+        {toast.action && toast.action.href !== path && (
           <Link href={toast.action.href} className="mt-2 inline-block text-sm font-semibold text-primary-dark underline-offset-4 hover:underline dark:text-primary">
             {toast.action.label}
           </Link>
