@@ -199,10 +199,15 @@ describe('signed in', () => {
     const before = await context.cookies(base)
     const access = before.find((c) => c.name === 'qd_access')
     assert.ok(access, 'signed in with an access cookie')
+    const otherTab = await context.newPage()
+    await otherTab.goto(`${base}/status`)
+    await otherTab.getByTestId('header-wallet').waitFor()
 
     await page.getByTestId('sign-out').click()
     await page.waitForURL(`${base}/`)
     await page.getByTestId('header-signin').waitFor()
+    // The other tab hears about it (BroadcastChannel) without a reload.
+    await otherTab.getByTestId('header-signin').waitFor()
     assert.equal((await serverSession(context, base)).status, 401)
 
     // The old access token no longer works either (the server ended the session).
