@@ -39,7 +39,13 @@ export function announceSignIn(): void {
 
 export function AuthProvider({ children }: { children: ReactNode }) {
   const queryClient = useQueryClient()
-  const query = useQuery({ queryKey: queryKeys.session, queryFn: fetchSession, staleTime: 60_000 })
+  const query = useQuery({
+    queryKey: queryKeys.session,
+    queryFn: fetchSession,
+    staleTime: 60_000,
+    // Server unreachable at load: keep asking until it answers.
+    refetchInterval: (q) => (q.state.status === 'error' ? 5_000 : false),
+  })
 
   const markSignedOut = useCallback(() => {
     queryClient.removeQueries({ queryKey: queryKeys.notifications })
