@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Rebuild the web UI from a clean install and fail if the committed
-# web/dist differs from the fresh build (i.e. someone changed web/ without
+# Run the web UI's unit tests (Vitest), then rebuild it from a clean install
+# and fail if the committed web/dist differs from the fresh build (i.e. someone changed web/ without
 # running `npm run build` and committing the result).
 #
 # Run from the repository root: scripts/check-web-dist.sh
@@ -26,6 +26,7 @@ fi
 (
   cd web
   npm ci --no-audit --no-fund
+  npm test
   npm run build
 )
 

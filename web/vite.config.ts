@@ -21,12 +21,14 @@ export default defineConfig({
     reportCompressedSize: true,
   },
   server: {
-    // `npm run dev` proxies API calls to a locally running QuickDapp server.
-    // Override the target with QUICKDAPP_API_URL=http://127.0.0.1:PORT.
+    // `npm run dev` proxies API calls (and the /api/ws socket) to a locally
+    // running QuickDapp server. Override the target with
+    // QUICKDAPP_API_URL=http://127.0.0.1:PORT. Sign-in checks the SIWE domain,
+    // so start that server with BASE_URL=http://localhost:5173.
     proxy: {
       '/health': apiTarget,
-      '/api': apiTarget,
-      '/graphql': apiTarget,
+      '/auth': apiTarget,
+      '/api': { target: apiTarget, ws: true },
     },
   },
 })

@@ -11,7 +11,7 @@ const overall: Record<OverallStatus | 'loading', { label: string; tone: Tone; su
   unreachable: { label: 'Unreachable', tone: 'error', summary: 'The server could not be reached.' },
 }
 
-export function HealthCard() {
+export function HealthCard({ title = 'System status' }: { title?: string }) {
   const { status, snapshot, isFetching, intervalMs, refresh } = useHealth()
   const view = overall[status]
   const seconds = Math.round(intervalMs / 1000)
@@ -21,7 +21,7 @@ export function HealthCard() {
       <div className="flex flex-wrap items-start justify-between gap-3">
         <div className="min-w-0">
           <h2 id="health-title" className="text-base font-semibold">
-            System status
+            {title}
           </h2>
           <p className="mt-1 text-sm text-muted">{view.summary}</p>
         </div>

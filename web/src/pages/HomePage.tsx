@@ -1,6 +1,8 @@
 import type { ReactNode } from 'react'
 import { HealthCard } from '../components/HealthCard'
-import { ArrowRightIcon, BoxIcon, PulseIcon, ShieldIcon, WalletIcon } from '../components/icons'
+import { ArrowRightIcon, BellIcon, BoxIcon, PulseIcon, RefreshIcon, ShieldIcon, WalletIcon } from '../components/icons'
+import { useAuth } from '../hooks/auth'
+import { Link } from '../lib/router'
 
 interface Feature {
   title: string
@@ -20,6 +22,16 @@ const features: Feature[] = [
     icon: <WalletIcon className="size-5" />,
   },
   {
+    title: 'Live notifications',
+    body: 'Sign in with your wallet and see notifications arrive instantly over a WebSocket that resumes where it left off.',
+    icon: <BellIcon className="size-5" />,
+  },
+  {
+    title: 'Background jobs',
+    body: 'A durable job queue with retries and schedules runs next to the API, with its status on the admin dashboard.',
+    icon: <RefreshIcon className="size-5" />,
+  },
+  {
     title: 'Observable',
     body: 'Liveness and readiness endpoints report every dependency, ready for load balancers and orchestrators.',
     icon: <PulseIcon className="size-5" />,
@@ -32,6 +44,8 @@ const features: Feature[] = [
 ]
 
 export function HomePage() {
+  const { status } = useAuth()
+  const signedIn = status === 'signed_in'
   return (
     <>
       <div className="mx-auto grid max-w-6xl gap-10 px-4 py-12 sm:px-6 sm:py-16 lg:grid-cols-[1.1fr_1fr] lg:items-center lg:gap-14 lg:py-24">
@@ -49,13 +63,20 @@ export function HomePage() {
             run it.
           </p>
           <div className="mt-8 flex flex-wrap gap-3">
-            <a href="#status" className="btn-primary">
+            {signedIn ? (
+              <Link href="/notifications" className="btn-primary" data-testid="cta-notifications">
+                Open your notifications
+                <ArrowRightIcon className="size-4" />
+              </Link>
+            ) : (
+              <Link href="/signin" className="btn-primary" data-testid="cta-signin">
+                <WalletIcon className="size-4" />
+                Sign in with your wallet
+              </Link>
+            )}
+            <Link href="/status" className="btn-secondary">
               View system status
-              <ArrowRightIcon className="size-4" />
-            </a>
-            <a href="/health" className="btn-secondary">
-              Health endpoint
-            </a>
+            </Link>
           </div>
         </div>
 
@@ -69,7 +90,7 @@ export function HomePage() {
           <h2 id="features-title" className="text-2xl font-bold tracking-tight">
             What you get
           </h2>
-          <ul className="mt-8 grid gap-4 sm:grid-cols-2 lg:grid-cols-4">
+          <ul className="mt-8 grid gap-4 sm:grid-cols-2 lg:grid-cols-3">
             {features.map((feature) => (
               <li key={feature.title} className="card">
                 <div className="flex-center size-10 rounded-xl bg-primary/10 text-primary-dark dark:text-primary">

@@ -1,19 +1,33 @@
 import type { ComponentType } from 'react'
+import { AccountPage } from './AccountPage'
 import { HomePage } from './HomePage'
 import { NotFoundPage } from './NotFoundPage'
+import { NotificationsPage } from './NotificationsPage'
+import { SignInPage } from './SignInPage'
+import { StatusPage } from './StatusPage'
 
-/**
- * Path -> page. Add new pages here; swap in a router library once routes need
- * parameters or nested layouts. The server falls back to index.html for
- * unknown paths, so any path listed here can be opened directly.
- */
-export const pages: Record<string, ComponentType> = {
-  '/': HomePage,
+export interface Route {
+  component: ComponentType
+  /** Document title; the app name is appended. */
+  title: string
+  /** Needs a signed-in user (others see a sign-in prompt). */
+  auth?: boolean
 }
 
-export { NotFoundPage }
+/**
+ * Path -> page. The server falls back to index.html for unknown non-API
+ * paths, so every path listed here can be opened directly.
+ */
+export const routes: Record<string, Route> = {
+  '/': { component: HomePage, title: '' },
+  '/signin': { component: SignInPage, title: 'Sign in' },
+  '/notifications': { component: NotificationsPage, title: 'Notifications', auth: true },
+  '/account': { component: AccountPage, title: 'Account', auth: true },
+  '/status': { component: StatusPage, title: 'System status' },
+}
 
-export function resolvePage(pathname: string): ComponentType {
-  const path = pathname.length > 1 ? pathname.replace(/\/+$/, '') : pathname
-  return pages[path] ?? NotFoundPage
+const notFound: Route = { component: NotFoundPage, title: 'Page not found' }
+
+export function resolveRoute(path: string): Route {
+  return routes[path] ?? notFound
 }
