@@ -61,11 +61,22 @@ pub fn record(event: &WorkerEvent) {
     }
 }
 
-/// Sets the queue-depth gauges from the database, just before a scrape.
+/// Sets the queue-depth gauges from the database, just before a scrape. A type whose queue has
+/// emptied since the last scrape is set to 0, so the gauge never keeps a stale depth.
 pub async fn refresh_queue_depth(db: &Db) {
+    static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     match crate::service::queue_depth(db).await {
         Ok(depths) => {
+            let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+            for job_type in seen.iter() {
+                if !depths.iter().any(|(t, _)| t == job_type) {
+                    metrics::gauge!("jobs_queue_depth", "type" => job_type.clone()).set(0.0);
+                }
+            }
             for (job_type, depth) in depths {
+                if !seen.contains(&job_type) {
+                    seen.push(job_type.clone());
+                }
                 metrics::gauge!("jobs_queue_depth", "type" => job_type).set(depth as f64);
             }
         }

@@ -483,12 +483,13 @@ async fn admin_endpoint_lists_and_shows_jobs(backend: Backend) {
         .as_str()
         .expect("token")
         .to_owned();
-    let job = jobs::enqueue(&app.db, &NewJob::new("diagnostics.echo").user(7))
+    // A type of its own: the metrics recorder is shared by every test in this process.
+    let job = jobs::enqueue(&app.db, &NewJob::new("admin.listed").user(7))
         .await
         .expect("enqueued");
     let list: Value = app
         .client
-        .get(app.url("/api/admin/jobs?type=diagnostics.echo&status=pending"))
+        .get(app.url("/api/admin/jobs?type=admin.listed&status=pending"))
         .bearer_auth(&token)
         .send()
         .await
@@ -528,18 +529,26 @@ async fn admin_endpoint_lists_and_shows_jobs(backend: Backend) {
         .expect("answers");
     assert_eq!(bad.status(), 400);
 
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("answers")
-        .text()
-        .await
-        .expect("text");
+    let scrape = || async {
+        app.client
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .expect("answers")
+            .text()
+            .await
+            .expect("text")
+    };
+    let metrics = scrape().await;
     assert!(
-        metrics.contains("jobs_queue_depth{type=\"diagnostics.echo\"} 1"),
+        metrics.contains("jobs_queue_depth{type=\"admin.listed\"} 1"),
         "{metrics}"
+    );
+    service::cancel_job(&app.db, job.id).await.expect("cancelled");
+    let emptied = scrape().await;
+    assert!(
+        emptied.contains("jobs_queue_depth{type=\"admin.listed\"} 0"),
+        "an emptied queue reads 0: {emptied}"
     );
     assert!(metrics.contains("jobs_enqueued_total"), "{metrics}");
     app.stop().await;
