@@ -71,8 +71,10 @@ async fn fail(context: JobContext) -> Result<Value, JobFailure> {
     }
 }
 
-/// Sends `data` to the job's user through the parent process.
+/// Stores `data` as a notification of the job's user (then pushed to their sockets).
 async fn notify_user(context: JobContext) -> Result<Value, JobFailure> {
-    context.notify_user(context.user_id, context.data.clone());
+    context
+        .notify_user(context.user_id, context.data.clone())
+        .await?;
     Ok(json!({ "notified": context.user_id }))
 }

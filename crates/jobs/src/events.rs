@@ -1,8 +1,10 @@
 //! What a worker reports while it runs jobs (`WorkerEvent`), the IPC messages a parent sends
 //! (`ParentMessage`), and where events go: metrics in this process, or a worker process's stdout.
+//! On SQLite a worker also relays its bus events (a notification it stored) to the parent, whose
+//! in-process bus reaches the sockets.
 
+use platform::bus::BusEvent;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 /// One line a worker process writes to its parent (JSON, one object per line).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,10 +43,10 @@ pub enum WorkerEvent {
         job_id: i64,
         attempt: i32,
     },
-    NotifyUser {
-        #[serde(rename = "userId")]
-        user_id: i64,
-        data: Value,
+    /// An event of the worker's bus for the parent's (SQLite, where the bus is in-process):
+    /// the row it names is already committed.
+    Relay {
+        event: BusEvent,
     },
     Stopped,
 }
@@ -64,16 +66,17 @@ pub trait WorkerEvents: Send + Sync + 'static {
     fn emit(&self, event: WorkerEvent);
 }
 
-/// In the parent (or a test): record metrics and forward user notifications.
+/// In the parent (or a test): record metrics and hand relayed bus events to the owner of the
+/// bus.
 #[derive(Debug, Clone)]
 pub struct LocalEvents {
-    pub notifications: tokio::sync::broadcast::Sender<UserNotification>,
+    pub relayed: tokio::sync::broadcast::Sender<BusEvent>,
 }
 
 impl LocalEvents {
     pub fn new() -> LocalEvents {
         LocalEvents {
-            notifications: tokio::sync::broadcast::channel(1024).0,
+            relayed: tokio::sync::broadcast::channel(8192).0,
         }
     }
 }
@@ -84,34 +87,18 @@ impl Default for LocalEvents {
     }
 }
 
-/// A "notify this user" event a job raised, delivered to whoever owns the user's sockets.
-#[derive(Debug, Clone, PartialEq)]
-pub struct UserNotification {
-    pub user_id: i64,
-    pub data: Value,
-}
-
 impl WorkerEvents for LocalEvents {
     fn emit(&self, event: WorkerEvent) {
         crate::metrics::record(&event);
         match event {
-            WorkerEvent::NotifyUser { user_id, data } => {
-                let _ = self.notifications.send(UserNotification { user_id, data });
+            WorkerEvent::Relay { event } => {
+                let _ = self.relayed.send(event);
             }
             WorkerEvent::LeaseLost { job_id, attempt } => {
                 tracing::warn!(target: "worker", job_id, attempt, "lease lost: this run's result was rejected");
             }
             _ => {}
         }
-    }
-}
-
-/// Lets a job's `notify_user` reach the event sink.
-pub struct EventNotifier<E: WorkerEvents + ?Sized>(pub std::sync::Arc<E>);
-
-impl<E: WorkerEvents + ?Sized> platform::job::UserNotifier for EventNotifier<E> {
-    fn notify_user(&self, user_id: i64, data: Value) {
-        self.0.emit(WorkerEvent::NotifyUser { user_id, data });
     }
 }
 

@@ -24,7 +24,7 @@ use platform::{Config, JobRegistry, Migration, Module, migration};
 pub use conn::{Conn, Pooled, Tx};
 pub use domain::{CronSchedule, JobStatus, NewJob, Outcome, WorkerJob};
 pub use error::JobsError;
-pub use events::{LocalEvents, UserNotification, WorkerEvent};
+pub use events::{LocalEvents, WorkerEvent};
 pub use service::{enqueue, schedule_cron_job, schedule_job};
 pub use supervisor::{Supervisor, SupervisorOptions, WorkersStatus};
 pub use worker::{Ran, RunOutcome, Runner};

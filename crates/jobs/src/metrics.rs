@@ -57,7 +57,7 @@ pub fn record(event: &WorkerEvent) {
         }
         WorkerEvent::JobsEnqueued { job_type, count } => record_enqueued(job_type, *count),
         WorkerEvent::LeaseLost { .. } => metrics::counter!("jobs_lease_lost_total").increment(1),
-        WorkerEvent::Ready { .. } | WorkerEvent::NotifyUser { .. } | WorkerEvent::Stopped => {}
+        WorkerEvent::Ready { .. } | WorkerEvent::Relay { .. } | WorkerEvent::Stopped => {}
     }
 }
 

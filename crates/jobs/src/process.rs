@@ -1,10 +1,12 @@
 //! A worker process (`quickdapp worker`): talks to its parent over stdin (`ParentMessage`
 //! lines) and stdout (`WorkerEvent` lines), and runs a `Runner` until told to stop, its parent
-//! goes away, or it gets SIGTERM/SIGINT.
+//! goes away, or it gets SIGTERM/SIGINT. On SQLite it relays its bus events to the parent.
 
 use std::io::{BufRead, Write};
 use std::sync::{Arc, mpsc as std_mpsc};
 
+use platform::bus::EventBus;
+use platform::job::UserNotifier;
 use platform::{Config, Db, JobRegistry};
 use tokio::sync::mpsc;
 
@@ -26,11 +28,15 @@ impl WorkerEvents for IpcEvents {
 }
 
 /// Runs this process as a worker until it is told to stop; running jobs get
-/// `SHUTDOWN_TIMEOUT` to finish, the rest are released.
+/// `SHUTDOWN_TIMEOUT` to finish, the rest are released. Jobs notify users through `notifier`,
+/// which publishes on `bus`; on SQLite that bus is in-process, so its events are relayed to
+/// the parent (on PostgreSQL they travel by `NOTIFY` already).
 pub async fn run_worker_process(
     config: Arc<Config>,
     db: Db,
     registry: Arc<JobRegistry>,
+    notifier: Arc<dyn UserNotifier>,
+    bus: Arc<EventBus>,
 ) -> Result<(), JobsError> {
     let (lines_tx, lines_rx) = std_mpsc::channel::<WorkerEvent>();
     let writer = std::thread::spawn(move || {
@@ -53,6 +59,22 @@ pub async fn run_worker_process(
         let _ = out.flush();
     });
     let events = Arc::new(IpcEvents { lines: lines_tx });
+    if let Db::Sqlite(_) = db {
+        let mut published = bus.subscribe();
+        let relay = events.clone();
+        tokio::spawn(async move {
+            loop {
+                match published.recv().await {
+                    Ok(event) => relay.emit(WorkerEvent::Relay { event }),
+                    // Sockets recover what a lost event announced on their next heartbeat.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::warn!(target: "worker", missed, "bus events not relayed");
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+    }
 
     // stdin is read on a plain thread: a blocking read must not hold up the runtime's exit.
     let (stop_tx, mut stop_rx) = mpsc::unbounded_channel::<&'static str>();
@@ -78,7 +100,8 @@ pub async fn run_worker_process(
         pid: std::process::id(),
     });
     let grace = config.shutdown_timeout;
-    let runner = Runner::with_events(db.clone(), config, registry, events.clone());
+    let runner =
+        Runner::with_events(db.clone(), config, registry, events.clone()).with_notifier(notifier);
     let signalled = crate::supervisor::terminate_signal();
     let shutdown = async move {
         let reason = tokio::select! {

@@ -15,7 +15,7 @@ use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinSet;
 
-use crate::events::{LocalEvents, ParentMessage, UserNotification, WorkerEvent, WorkerEvents};
+use crate::events::{LocalEvents, ParentMessage, WorkerEvent, WorkerEvents};
 use crate::wakeup;
 
 /// A child that lived this long before crashing restarts after the shortest backoff again.
@@ -142,9 +142,9 @@ impl Supervisor {
         &self.status
     }
 
-    /// "Notify this user" events raised by jobs in any child, for the owner of the sockets.
-    pub fn user_notifications(&self) -> broadcast::Receiver<UserNotification> {
-        self.events.notifications.subscribe()
+    /// Bus events the children relayed (SQLite), for the owner of this process's bus.
+    pub fn relayed_events(&self) -> broadcast::Receiver<platform::bus::BusEvent> {
+        self.events.relayed.subscribe()
     }
 
     /// Asks every child to stop gracefully and waits until they all have.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use platform::job::{JobContext, JobFailure, JobRegistry, UserNotifier};
+use platform::job::{JobContext, JobFailure, JobRegistry, NoNotifier, UserNotifier};
 use platform::{Config, Db};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 
 use crate::domain::{Outcome, WorkerJob};
 use crate::error::JobsError;
-use crate::events::{EventNotifier, LocalEvents, WorkerEvent, WorkerEvents};
+use crate::events::{LocalEvents, WorkerEvent, WorkerEvents};
 use crate::{service, wakeup};
 
 /// How one claimed job ended in this runner.
@@ -94,7 +94,7 @@ impl std::fmt::Debug for Runner {
 }
 
 impl Runner {
-    /// A runner reporting to this process (metrics, local user notifications).
+    /// A runner reporting to this process's metrics, without a notification service.
     pub fn new(db: Db, config: Arc<Config>, registry: Arc<JobRegistry>) -> Runner {
         Runner::with_events(db, config, registry, Arc::new(LocalEvents::new()))
     }
@@ -105,15 +105,20 @@ impl Runner {
         registry: Arc<JobRegistry>,
         events: Arc<dyn WorkerEvents>,
     ) -> Runner {
-        let notifier: Arc<dyn UserNotifier> = Arc::new(EventNotifier(events.clone()));
         Runner {
             db,
             config,
             registry,
             worker_id: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
             events,
-            notifier,
+            notifier: Arc::new(NoNotifier),
         }
+    }
+
+    /// How this runner's jobs notify users (`JobContext::notify_user`).
+    pub fn with_notifier(mut self, notifier: Arc<dyn UserNotifier>) -> Runner {
+        self.notifier = notifier;
+        self
     }
 
     pub fn worker_id(&self) -> &str {

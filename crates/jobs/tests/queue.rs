@@ -544,7 +544,9 @@ async fn admin_endpoint_lists_and_shows_jobs(backend: Backend) {
         metrics.contains("jobs_queue_depth{type=\"admin.listed\"} 1"),
         "{metrics}"
     );
-    service::cancel_job(&app.db, job.id).await.expect("cancelled");
+    service::cancel_job(&app.db, job.id)
+        .await
+        .expect("cancelled");
     let emptied = scrape().await;
     assert!(
         emptied.contains("jobs_queue_depth{type=\"admin.listed\"} 0"),
@@ -554,28 +556,62 @@ async fn admin_endpoint_lists_and_shows_jobs(backend: Backend) {
     app.stop().await;
 }
 
-async fn a_job_notifies_its_user_through_the_runner_events(backend: Backend) {
+/// Records what jobs notify, or refuses every call like a store that is down.
+struct RecordingNotifier {
+    sent: std::sync::Mutex<Vec<(i64, Value)>>,
+    down: bool,
+}
+
+impl platform::job::UserNotifier for RecordingNotifier {
+    fn notify_user(&self, user_id: i64, payload: Value) -> platform::job::NotifyFuture<'_> {
+        Box::pin(async move {
+            if self.down {
+                return Err(JobFailure::new("the notification store is down"));
+            }
+            self.sent
+                .lock()
+                .expect("not poisoned")
+                .push((user_id, payload));
+            Ok(())
+        })
+    }
+}
+
+async fn a_job_notifies_its_user_and_fails_when_the_notification_is_not_stored(backend: Backend) {
     let queue = Queue::new(backend, &[]).await;
-    let events = Arc::new(jobs::LocalEvents::new());
-    let mut notifications = events.notifications.subscribe();
-    let runner = Runner::with_events(
-        queue.db.clone(),
-        queue.config.clone(),
-        queue.registry.clone(),
-        events,
+    let runner = |down: bool| {
+        let notifier = Arc::new(RecordingNotifier {
+            sent: Default::default(),
+            down,
+        });
+        let runner = Runner::new(
+            queue.db.clone(),
+            queue.config.clone(),
+            queue.registry.clone(),
+        )
+        .with_notifier(notifier.clone());
+        (runner, notifier)
+    };
+    let notify = NewJob::new("diagnostics.notifyUser")
+        .user(42)
+        .data(json!({ "message": "your export is ready" }));
+
+    let (working, notifier) = runner(false);
+    jobs::enqueue(&queue.db, &notify).await.expect("enqueued");
+    let ran = working.run_one().await.expect("runs").expect("due");
+    assert_eq!(ran.outcome, RunOutcome::Settled(Outcome::Succeeded));
+    let sent = notifier.sent.lock().expect("not poisoned").clone();
+    assert_eq!(
+        sent,
+        vec![(42, json!({ "message": "your export is ready" }))]
     );
-    jobs::enqueue(
-        &queue.db,
-        &NewJob::new("diagnostics.notifyUser")
-            .user(42)
-            .data(json!({ "message": "your export is ready" })),
-    )
-    .await
-    .expect("enqueued");
-    runner.run_one().await.expect("runs").expect("due");
-    let notification = notifications.try_recv().expect("one notification");
-    assert_eq!(notification.user_id, 42);
-    assert_eq!(notification.data["message"], "your export is ready");
+
+    // Not stored means not done: the job is retried, never marked succeeded.
+    let (broken, notifier) = runner(true);
+    jobs::enqueue(&queue.db, &notify).await.expect("enqueued");
+    let ran = broken.run_one().await.expect("runs").expect("due");
+    assert_eq!(ran.outcome, RunOutcome::Settled(Outcome::RetryLater));
+    assert!(notifier.sent.lock().expect("not poisoned").is_empty());
 }
 
 /// Waits (checking every 10 ms, at most 10 s) until the job list satisfies `condition`.
@@ -609,5 +645,5 @@ both_backends!(
     unknown_types_and_panics_fail_without_killing_the_runner,
     graceful_stop_lets_a_running_job_finish_and_releases_one_past_the_grace,
     admin_endpoint_lists_and_shows_jobs,
-    a_job_notifies_its_user_through_the_runner_events,
+    a_job_notifies_its_user_and_fails_when_the_notification_is_not_stored,
 );

@@ -127,14 +127,6 @@ impl NotificationService {
         Ok(self.bus.publish(event).await?)
     }
 
-    /// Announces a notification another process stored (a worker forwarding over IPC).
-    pub fn announce_stored(&self, user_id: i64, id: i64, seq: i64) {
-        self.bus.publish_local(BusEvent {
-            topic: NOTIFICATION_STORED.to_owned(),
-            payload: json!({ "userId": user_id, "id": id, "seq": seq }),
-        });
-    }
-
     /// Routes bus events to this instance's sockets for the life of the process: stored
     /// notifications to their user's sockets (read once here, not once per socket), revoked
     /// sessions to a close.
@@ -207,5 +199,25 @@ fn stored_event(notification: &Notification) -> BusEvent {
     BusEvent {
         topic: NOTIFICATION_STORED.to_owned(),
         payload: json!({ "userId": notification.user_id, "id": notification.id, "seq": notification.seq }),
+    }
+}
+
+/// Jobs notify users through the service: the row is committed before the job goes on, so a
+/// job that succeeded has stored its notifications even if its process dies right after.
+impl platform::job::UserNotifier for NotificationService {
+    fn notify_user(
+        &self,
+        user_id: i64,
+        payload: serde_json::Value,
+    ) -> platform::job::NotifyFuture<'_> {
+        Box::pin(async move {
+            match NotificationService::notify_user(self, user_id, payload).await {
+                Ok(_) => Ok(()),
+                Err(e @ (NotificationError::UnknownUser | NotificationError::Invalid(_))) => {
+                    Err(platform::JobFailure::permanent(e.to_string()))
+                }
+                Err(e) => Err(platform::JobFailure::new(e.to_string())),
+            }
+        })
     }
 }

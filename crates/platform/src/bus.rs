@@ -66,6 +66,15 @@ impl EventBus {
         Ok(bus)
     }
 
+    /// A bus that publishes but does not listen to other instances (a worker process: its
+    /// subscribers see only what it publishes itself, on SQLite).
+    pub fn publisher(db: Db) -> Arc<EventBus> {
+        Arc::new(EventBus {
+            db,
+            local: broadcast::channel(8192).0,
+        })
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<BusEvent> {
         self.local.subscribe()
     }

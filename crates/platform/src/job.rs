@@ -34,10 +34,28 @@ where
     }
 }
 
-/// Where a running job sends "notify this user" events: a worker process forwards them to its
-/// parent, which owns the users' sockets.
+/// What `UserNotifier::notify_user` returns.
+pub type NotifyFuture<'a> = Pin<Box<dyn Future<Output = Result<(), JobFailure>> + Send + 'a>>;
+
+/// How a running job notifies a user: the notification is stored (committed) before the call
+/// returns, then pushed to the user's sockets on every instance. A job that notifies and then
+/// succeeds has therefore lost nothing, whatever happens to the processes afterwards.
 pub trait UserNotifier: Send + Sync + 'static {
-    fn notify_user(&self, user_id: i64, payload: Value);
+    fn notify_user(&self, user_id: i64, payload: Value) -> NotifyFuture<'_>;
+}
+
+/// The notifier of a process without a notification service: every call fails for good.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoNotifier;
+
+impl UserNotifier for NoNotifier {
+    fn notify_user(&self, _: i64, _: Value) -> NotifyFuture<'_> {
+        Box::pin(async {
+            Err(JobFailure::permanent(
+                "this process has no notification service",
+            ))
+        })
+    }
 }
 
 /// Everything one run of a job can reach.
@@ -66,8 +84,9 @@ impl fmt::Debug for JobContext {
 }
 
 impl JobContext {
-    pub fn notify_user(&self, user_id: i64, payload: Value) {
-        self.notifier.notify_user(user_id, payload);
+    /// Stores a notification for `user_id` and pushes it to their sockets (see `UserNotifier`).
+    pub async fn notify_user(&self, user_id: i64, payload: Value) -> Result<(), JobFailure> {
+        self.notifier.notify_user(user_id, payload).await
     }
 }
 

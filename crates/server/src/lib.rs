@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use jobs::{LocalEvents, Supervisor, SupervisorOptions, UserNotification, WorkersStatus};
+use jobs::{LocalEvents, Supervisor, SupervisorOptions, WorkersStatus};
 use platform::bus::EventBus;
 use platform::{AppState, Config, Db, DbError, JobRegistry, Module};
 use tokio::net::TcpListener;
@@ -113,28 +113,21 @@ impl Application {
             (module.provide)(&state, &mut services);
         }
         state.services = Arc::new(services);
-        // A job's "notify this user" (raised in a worker process) is stored and pushed here.
-        if let Some(notifications) = state.try_service::<notifications::NotificationService>() {
-            let notifications = notifications.clone();
-            let mut raised = workers.events.notifications.subscribe();
-            tokio::spawn(async move {
-                loop {
-                    match raised.recv().await {
-                        Ok(event) => {
-                            if let Err(e) =
-                                notifications.notify_user(event.user_id, event.data).await
-                            {
-                                tracing::warn!(target: "notifications", user_id = event.user_id, error = %e, "a job's notification was not stored");
-                            }
-                        }
-                        Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
-                            tracing::warn!(target: "notifications", missed, "job notifications were dropped");
-                        }
-                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        // What worker processes published on their in-process bus (SQLite) reaches this one.
+        let bus = state.bus.clone();
+        let mut relayed = workers.events.relayed.subscribe();
+        tokio::spawn(async move {
+            loop {
+                match relayed.recv().await {
+                    Ok(event) => bus.publish_local(event),
+                    // Sockets recover what a lost event announced on their next heartbeat.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::warn!(target: "worker", missed, "relayed events dropped");
                     }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
                 }
-            });
-        }
+            }
+        });
         let router = http::router(state.clone(), modules, workers.status.clone());
         Ok(Application {
             listener,
@@ -142,11 +135,6 @@ impl Application {
             state,
             workers,
         })
-    }
-
-    /// "Notify this user" events raised by jobs in the worker processes.
-    pub fn user_notifications(&self) -> tokio::sync::broadcast::Receiver<UserNotification> {
-        self.workers.events.notifications.subscribe()
     }
 
     /// `WEB_ENABLED=false`: runs the worker processes (no HTTP) until `shutdown` resolves.
@@ -270,6 +258,17 @@ impl Workers {
             self.events.clone(),
         ))
     }
+}
+
+/// How jobs in a worker process notify users: a notification service of their own (no sockets
+/// there) that commits each notification before the job goes on, and publishes it on `bus`.
+pub fn job_notifier(db: Db, bus: Arc<EventBus>) -> Arc<dyn platform::job::UserNotifier> {
+    let no_sockets = Arc::new(realtime::Hub::new(realtime::Limits {
+        max_connections: 0,
+        max_connections_per_user: 0,
+        queue: 1,
+    }));
+    Arc::new(notifications::NotificationService::new(db, bus, no_sockets))
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM. The handlers are installed when this is called, not

@@ -84,7 +84,10 @@ async fn worker(config: Config) -> anyhow::Result<()> {
         config.database_connect_timeout,
     )
     .await?;
-    jobs::process::run_worker_process(Arc::new(config), db, Arc::new(registry)).await?;
+    let bus = platform::bus::EventBus::publisher(db.clone());
+    let notifier = server::job_notifier(db.clone(), bus.clone());
+    jobs::process::run_worker_process(Arc::new(config), db, Arc::new(registry), notifier, bus)
+        .await?;
     Ok(())
 }
 

@@ -2,18 +2,22 @@
 //! in `/health/ready`; a SIGKILLed worker's job completes elsewhere after its lease, once; a
 //! SIGSTOPped worker's late completion is rejected; a `kill -9` of the whole server loses none
 //! of 1,000 pending jobs; three instances fire each cron tick once; SIGTERM lets a running job
-//! finish. Everything on 127.0.0.1, bounded in time, and stopped at the end.
+//! finish; a job's notification is committed by the worker itself, so it survives a frozen and
+//! killed parent and reaches the user's socket live or after a restart. Everything on
+//! 127.0.0.1, bounded in time, and stopped at the end.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::{SinkExt, StreamExt};
 use jobs::domain::{JobStatus, NewJob};
 use jobs::service::{self, JobFilter};
 use platform::Db;
 use serde_json::{Value, json};
-use test_support::{Backend, TestDb, both_backends};
+use test_support::{Backend, TestDb, TestWallet, both_backends};
+use tokio_tungstenite::tungstenite::Message;
 
 const KEY: &str = "test-session-key-0123456789abcdef0123456789abcdef";
 
@@ -46,6 +50,7 @@ impl Server {
             .env("APP_MODE", "test")
             .env("HOST", "127.0.0.1")
             .env("PORT", &port_text)
+            .env("BASE_URL", format!("http://127.0.0.1:{port}"))
             .env("DATABASE_URL", database_url)
             .env("SESSION_ENCRYPTION_KEY", KEY)
             .env("LOG_LEVEL", "info")
@@ -513,7 +518,128 @@ async fn operators_manage_jobs_from_the_command_line(backend: Backend) {
     assert_eq!(cron["cronSchedule"], "0 */5 * * * *");
 }
 
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+impl Server {
+    /// Signs `wallet` in over HTTP (SIWE, bearer mode); returns the access token and user id.
+    async fn sign_in(&self, wallet: &TestWallet) -> (String, i64) {
+        let base = format!("http://127.0.0.1:{}", self.port);
+        let nonce: Value = self
+            .client
+            .get(format!("{base}/auth/nonce"))
+            .send()
+            .await
+            .expect("GET /auth/nonce")
+            .json()
+            .await
+            .expect("json");
+        let nonce = nonce["nonce"].as_str().expect("a nonce");
+        let message = wallet.siwe_fields(&base, 1, nonce).render();
+        let body: Value = self
+            .client
+            .post(format!("{base}/auth/siwe"))
+            .json(&json!({ "message": message, "signature": wallet.sign_message(&message) }))
+            .send()
+            .await
+            .expect("POST /auth/siwe")
+            .json()
+            .await
+            .expect("json");
+        let token = body["token"].as_str().expect("a token").to_owned();
+        (token, body["user"]["id"].as_i64().expect("a user id"))
+    }
+
+    /// A socket signed in as the token's user, replaying everything after `since`.
+    async fn socket(&self, token: &str, since: i64) -> Socket {
+        let url = format!("ws://127.0.0.1:{}/api/ws", self.port);
+        let mut socket = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("websocket connects")
+            .0;
+        let hello =
+            json!({ "type": "user_authenticated", "data": { "token": token, "since": since } });
+        socket
+            .send(Message::text(hello.to_string()))
+            .await
+            .expect("sent");
+        socket
+    }
+}
+
+/// The next message of type `kind` on `socket` (at most 10 s).
+async fn next_of(socket: &mut Socket, kind: &str) -> Value {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .unwrap_or_else(|_| panic!("no {kind} message within 10 s"))
+            .expect("the socket stays open")
+            .expect("a frame");
+        if let Message::Text(text) = message {
+            let value: Value = serde_json::from_str(text.as_str()).expect("JSON");
+            if std::env::var_os("TEST_LOG").is_some() {
+                eprintln!("[socket] {value}");
+            }
+            if value["type"] == kind {
+                return value;
+            }
+        }
+    }
+}
+
+async fn a_jobs_notification_is_stored_by_its_worker_and_survives_the_parent(backend: Backend) {
+    let test_db = TestDb::new(backend).await;
+    let wallet = TestWallet::from_seed(71);
+    let mut server = Server::start(&test_db.url, &[("WORKER_COUNT", "1")]);
+    server.wait_ready(1).await;
+    let db = connect(&test_db).await;
+    let (token, user_id) = server.sign_in(&wallet).await;
+    let notify = |message: &str| {
+        NewJob::new("diagnostics.notifyUser")
+            .user(user_id)
+            .data(json!({ "message": message }))
+    };
+
+    // Live: the worker stores it, and it reaches the socket the parent holds.
+    let mut socket = server.socket(&token, 0).await;
+    next_of(&mut socket, "user_authenticated").await;
+    jobs::enqueue(&db, &notify("first"))
+        .await
+        .expect("enqueued");
+    let first = next_of(&mut socket, "notification").await;
+    assert_eq!(first["data"]["data"]["message"], "first", "{first}");
+    assert_eq!(first["data"]["seq"], 1);
+
+    // The parent frozen, then killed: the worker's job still commits its notification...
+    signal(server.pid(), "STOP");
+    let second = jobs::enqueue(&db, &notify("second"))
+        .await
+        .expect("enqueued");
+    wait_for(
+        "the job to succeed while the parent is frozen",
+        Duration::from_secs(10),
+        || async { job(&db, second.id).await.status() == JobStatus::Succeeded },
+    )
+    .await;
+    signal(server.pid(), "KILL");
+    server.wait_exit(Duration::from_secs(10)).await;
+    drop(socket);
+
+    // ...and the user gets it from the next server, after the one they saw. (Its port, so its
+    // token audience, differs: the user signs in again.)
+    let server = Server::start(&test_db.url, &[("WORKER_COUNT", "0")]);
+    server.wait_ready(0).await;
+    let (token, same_user) = server.sign_in(&wallet).await;
+    assert_eq!(same_user, user_id);
+    let mut socket = server.socket(&token, 1).await;
+    let replayed = next_of(&mut socket, "notification").await;
+    assert_eq!(replayed["data"]["data"]["message"], "second", "{replayed}");
+    assert_eq!(replayed["data"]["seq"], 2);
+    db.close().await;
+}
+
 both_backends!(
+    a_jobs_notification_is_stored_by_its_worker_and_survives_the_parent,
     operators_manage_jobs_from_the_command_line,
     worker_processes_run_jobs_and_report_in_readiness,
     a_killed_worker_is_restarted_and_its_job_completes_elsewhere_once,
