@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use platform::Db;
 
-use crate::events::WorkerEvent;
+use crate::events::{TypeStats, WorkerEvent};
 
 /// Installs the process-wide Prometheus recorder once; later calls return the same handle.
 pub fn install() -> Option<PrometheusHandle> {
@@ -56,8 +56,34 @@ pub fn record(event: &WorkerEvent) {
                 .increment(1);
         }
         WorkerEvent::JobsEnqueued { job_type, count } => record_enqueued(job_type, *count),
+        WorkerEvent::Stats { job_types } => job_types.iter().for_each(record_stats),
         WorkerEvent::LeaseLost { .. } => metrics::counter!("jobs_lease_lost_total").increment(1),
         WorkerEvent::Ready { .. } | WorkerEvent::Relay { .. } | WorkerEvent::Stopped => {}
+    }
+}
+
+fn record_stats(stats: &TypeStats) {
+    let job_type = &stats.job_type;
+    if stats.started > 0 {
+        metrics::counter!("jobs_started_total", "type" => job_type.clone())
+            .increment(stats.started);
+        let latency =
+            metrics::histogram!("jobs_schedule_to_start_seconds", "type" => job_type.clone());
+        for wait_ms in &stats.waits_ms {
+            latency.record(wait_ms.max(0.0) / 1000.0);
+        }
+    }
+    if stats.enqueued > 0 {
+        record_enqueued(job_type, stats.enqueued);
+    }
+    for (outcome, count) in &stats.outcomes {
+        let name = if outcome == "succeeded" {
+            "jobs_succeeded_total"
+        } else {
+            "jobs_failed_total"
+        };
+        metrics::counter!(name, "type" => job_type.clone(), "outcome" => outcome.clone())
+            .increment(*count);
     }
 }
 

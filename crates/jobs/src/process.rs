@@ -11,12 +11,13 @@ use platform::{Config, Db, JobRegistry};
 use tokio::sync::mpsc;
 
 use crate::error::JobsError;
-use crate::events::{ParentMessage, WorkerEvent, WorkerEvents};
+use crate::events::{ParentMessage, TypeStats, WorkerEvent, WorkerEvents};
 use crate::wakeup;
 use crate::worker::Runner;
 
 /// Events go to stdout, one JSON line each, written in order by one thread that writes
-/// whatever has queued up with one system call.
+/// whatever has queued up with one system call; the job events of one write are added up
+/// into one `stats` line.
 struct IpcEvents {
     lines: std_mpsc::Sender<WorkerEvent>,
 }
@@ -47,11 +48,23 @@ pub async fn run_worker_process(
                 let _ = out.write_all(b"\n");
             }
         };
-        while let Ok(event) = lines_rx.recv() {
-            write(&mut out, &event);
-            while let Ok(event) = lines_rx.try_recv() {
-                write(&mut out, &event);
+        let write_stats = |out: &mut std::io::BufWriter<_>, stats: &mut Vec<TypeStats>| {
+            if !stats.is_empty() {
+                let job_types = std::mem::take(stats);
+                write(out, &WorkerEvent::Stats { job_types });
             }
+        };
+        let mut stats = Vec::new();
+        while let Ok(first) = lines_rx.recv() {
+            // Bounded, so a worker that never runs dry still reports.
+            for event in std::iter::once(first).chain(lines_rx.try_iter().take(4096)) {
+                if !TypeStats::add(&mut stats, &event) {
+                    // Whatever happened before this event is reported before it.
+                    write_stats(&mut out, &mut stats);
+                    write(&mut out, &event);
+                }
+            }
+            write_stats(&mut out, &mut stats);
             if out.flush().is_err() {
                 break;
             }
