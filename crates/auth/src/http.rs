@@ -45,18 +45,12 @@ impl FromRequestParts<AppState> for AuthRateLimit {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let Some(limiter) = &service(state).limiter else {
-            return Ok(AuthRateLimit);
-        };
         let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() else {
             return Ok(AuthRateLimit);
         };
-        let Err(not_until) = limiter.check_key(&peer.ip()) else {
+        let Err(wait) = service(state).check_rate(peer.ip()) else {
             return Ok(AuthRateLimit);
         };
-        let wait = not_until.wait_time_from(governor::clock::Clock::now(
-            &governor::clock::DefaultClock::default(),
-        ));
         let mut response = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "auth.rate_limited",

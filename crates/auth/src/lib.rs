@@ -18,7 +18,7 @@ use axum::http::Extensions;
 pub use error::AuthError;
 pub use http::{AdminUser, MaybeAuthUser, authenticate};
 use platform::{AppState, Migration, Module, migration};
-pub use service::{AuthService, AuthUser};
+pub use service::{AuthService, AuthUser, ClientInfo};
 
 pub const MIGRATIONS: &[Migration] = &[migration!(
     202611220301,

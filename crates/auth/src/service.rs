@@ -68,7 +68,7 @@ pub struct AuthService {
     admin_wallets: Vec<String>,
     chain: Option<ChainClient>,
     sessions: moka::sync::Cache<String, SessionStatus>,
-    pub(crate) limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
     pub(crate) secure_cookies: bool,
     nonces_issued: AtomicU64,
 }
@@ -433,6 +433,18 @@ impl AuthService {
             is_admin: self.admin_wallets.contains(&status.wallet),
             wallet: status.wallet,
             session_id: claims.sid,
+        })
+    }
+
+    /// Counts one sign-in request from `ip` against `AUTH_RATE_LIMIT`; `Err(wait)` when over it.
+    pub fn check_rate(&self, ip: IpAddr) -> Result<(), Duration> {
+        let Some(limiter) = &self.limiter else {
+            return Ok(());
+        };
+        limiter.check_key(&ip).map_err(|not_until| {
+            not_until.wait_time_from(governor::clock::Clock::now(
+                &governor::clock::DefaultClock::default(),
+            ))
         })
     }
 

@@ -1,6 +1,6 @@
 //! Sign-in over HTTP on both backends: SIWE rules each with its own code, single-use nonces
 //! under concurrency, refresh rotation with reuse detection, logout, cookies with CSRF, and
-//! the per-IP rate limit.
+//! the per-IP rate limit; and the same flow over GraphQL.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -789,7 +789,151 @@ async fn auth_routes_are_rate_limited_per_ip(backend: Backend) {
     app.stop().await;
 }
 
+/// One GraphQL operation over HTTP; `token` as bearer when given.
+async fn graphql(app: &TestApp, token: Option<&str>, query: &str, variables: Value) -> Value {
+    let mut request = app
+        .client
+        .post(app.url("/api/graphql"))
+        .json(&json!({ "query": query, "variables": variables }));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("request");
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.expect("json")
+}
+
+fn graphql_code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or("<no error code>")
+}
+
+const SIGN_IN: &str = "mutation($m: String!, $s: String!) { signInWithEthereum(message: $m, signature: $s) { token refreshToken expiresAt refreshExpiresAt user { id wallet isAdmin } } }";
+const REFRESH: &str =
+    "mutation($r: String!) { refreshSession(refreshToken: $r) { token refreshToken } }";
+const MY_SESSION: &str = "{ mySession { user { id wallet } session { id createdAt expiresAt } } }";
+
+async fn graphql_signs_in_refreshes_and_signs_out_with_the_rest_rules(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let wallet = TestWallet::from_seed(3);
+    let issued = graphql(
+        &app,
+        None,
+        "mutation { issueNonce { nonce expiresAt } }",
+        json!({}),
+    )
+    .await;
+    let nonce = issued["data"]["issueNonce"]["nonce"]
+        .as_str()
+        .expect("a nonce")
+        .to_owned();
+    assert!(issued["data"]["issueNonce"]["expiresAt"].is_string());
+    let message = wallet.siwe_fields(&app.base_url, 1, &nonce).render();
+    let signature = wallet.sign_message(&message);
+
+    let signed_in = graphql(&app, None, SIGN_IN, json!({ "m": message, "s": signature })).await;
+    let session = &signed_in["data"]["signInWithEthereum"];
+    assert_eq!(
+        session["user"]["wallet"],
+        wallet.checksummed().to_lowercase(),
+        "{signed_in}"
+    );
+    let token = session["token"].as_str().expect("token").to_owned();
+    let refresh_token = session["refreshToken"]
+        .as_str()
+        .expect("refresh")
+        .to_owned();
+    // The token works for REST too, and the same message cannot be replayed.
+    let (status, _) = get_session(&app, &token).await;
+    assert_eq!(status, StatusCode::OK);
+    let replayed = graphql(&app, None, SIGN_IN, json!({ "m": message, "s": signature })).await;
+    assert_eq!(graphql_code(&replayed), "auth.nonce_reused", "{replayed}");
+    assert!(replayed["data"].is_null() || replayed["data"]["signInWithEthereum"].is_null());
+
+    // A wrong signer gets the REST route's code.
+    let nonce = graphql(&app, None, "mutation { issueNonce { nonce } }", json!({})).await["data"]
+        ["issueNonce"]["nonce"]
+        .as_str()
+        .expect("nonce")
+        .to_owned();
+    let message = wallet.siwe_fields(&app.base_url, 1, &nonce).render();
+    let forged = TestWallet::from_seed(4).sign_message(&message);
+    let refused = graphql(&app, None, SIGN_IN, json!({ "m": message, "s": forged })).await;
+    assert_eq!(
+        graphql_code(&refused),
+        "auth.signature_mismatch",
+        "{refused}"
+    );
+
+    let mine = graphql(&app, Some(&token), MY_SESSION, json!({})).await;
+    assert_eq!(
+        mine["data"]["mySession"]["user"]["wallet"],
+        session["user"]["wallet"]
+    );
+    let anonymous = graphql(&app, None, MY_SESSION, json!({})).await;
+    assert_eq!(graphql_code(&anonymous), "UNAUTHORIZED");
+
+    // Rotation, and reuse of a spent refresh token revokes the session.
+    let rotated = graphql(&app, None, REFRESH, json!({ "r": refresh_token })).await;
+    let new_token = rotated["data"]["refreshSession"]["token"]
+        .as_str()
+        .expect("a new token")
+        .to_owned();
+    let reused = graphql(&app, None, REFRESH, json!({ "r": refresh_token })).await;
+    assert_eq!(
+        graphql_code(&reused),
+        "auth.refresh_token_reused",
+        "{reused}"
+    );
+    let revoked = graphql(&app, Some(&new_token), MY_SESSION, json!({})).await;
+    assert_eq!(graphql_code(&revoked), "UNAUTHORIZED", "{revoked}");
+
+    // Sign out ends the access token at once.
+    let again = app.sign_in(&wallet).await;
+    let token = again["token"].as_str().expect("token");
+    let out = graphql(
+        &app,
+        Some(token),
+        "mutation { signOut { success } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(out["data"]["signOut"]["success"], true, "{out}");
+    let after = graphql(&app, Some(token), MY_SESSION, json!({})).await;
+    assert_eq!(graphql_code(&after), "UNAUTHORIZED");
+    app.stop().await;
+}
+
+async fn graphql_sign_in_shares_the_per_ip_rate_limit(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[("AUTH_RATE_LIMIT", "3")], &[]).await;
+    for _ in 0..3 {
+        let issued = graphql(&app, None, "mutation { issueNonce { nonce } }", json!({})).await;
+        assert!(
+            issued["data"]["issueNonce"]["nonce"].is_string(),
+            "{issued}"
+        );
+    }
+    let limited = graphql(&app, None, "mutation { issueNonce { nonce } }", json!({})).await;
+    assert_eq!(graphql_code(&limited), "auth.rate_limited", "{limited}");
+    let retry_after = limited["errors"][0]["extensions"]["retryAfter"]
+        .as_u64()
+        .expect("seconds");
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    // The REST routes count against the same budget.
+    let rest = app
+        .client
+        .get(app.url("/auth/nonce"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(rest.status(), StatusCode::TOO_MANY_REQUESTS);
+    app.stop().await;
+}
+
 both_backends!(
+    graphql_signs_in_refreshes_and_signs_out_with_the_rest_rules,
+    graphql_sign_in_shares_the_per_ip_rate_limit,
     a_signed_message_opens_a_session,
     nonces_are_single_use_known_and_fresh,
     each_message_rule_has_its_own_code,

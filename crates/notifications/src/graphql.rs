@@ -3,7 +3,7 @@
 //! admins. Thin: guards, then the service.
 
 use async_graphql::{Context, InputObject, Json, Object, SimpleObject};
-use auth::graphql::{PositiveInt, error, require_admin, require_user};
+use auth::graphql::{PositiveInt, Success, error, require_admin, require_user};
 use chrono::{DateTime, Utc};
 use platform::AppState;
 
@@ -60,11 +60,6 @@ pub struct MyNotifications {
     pub notifications: Vec<NotificationObject>,
     pub start_index: i32,
     pub total: i32,
-}
-
-#[derive(Debug, SimpleObject)]
-pub struct Success {
-    pub success: bool,
 }
 
 #[derive(Debug, Default)]

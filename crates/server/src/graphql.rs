@@ -2,14 +2,16 @@
 //! objects merged into one schema with depth and complexity limits; GraphiQL and
 //! introspection only in development. Each request carries the caller as a `Viewer`.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::OperationType;
 use async_graphql::{EmptySubscription, MergedObject, Object, Schema};
+use auth::ClientInfo;
 use auth::graphql::Viewer;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::{Json, Router};
@@ -31,10 +33,17 @@ impl BaseQuery {
 }
 
 #[derive(Debug, Default, MergedObject)]
-pub struct QueryRoot(BaseQuery, notifications::graphql::NotificationsQuery);
+pub struct QueryRoot(
+    BaseQuery,
+    auth::graphql::AuthQuery,
+    notifications::graphql::NotificationsQuery,
+);
 
 #[derive(Debug, Default, MergedObject)]
-pub struct MutationRoot(notifications::graphql::NotificationsMutation);
+pub struct MutationRoot(
+    auth::graphql::AuthMutation,
+    notifications::graphql::NotificationsMutation,
+);
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
@@ -62,11 +71,11 @@ pub fn routes(state: &AppState) -> Router<AppState> {
     let for_get = schema.clone();
     Router::new().route(
         "/api/graphql",
-        axum::routing::get(move |state, method, headers, uri| {
-            get(for_get.clone(), state, method, headers, uri)
+        axum::routing::get(move |state, peer, method, headers, uri| {
+            get(for_get.clone(), state, peer, method, headers, uri)
         })
-        .post(move |state, method, headers, body| {
-            post(schema.clone(), state, method, headers, body)
+        .post(move |state, peer, method, headers, body| {
+            post(schema.clone(), state, peer, method, headers, body)
         }),
     )
 }
@@ -75,9 +84,21 @@ async fn viewer(state: &AppState, method: &Method, headers: &HeaderMap) -> Viewe
     Viewer::new(auth::authenticate(state, method, headers).await)
 }
 
+/// Where the request came from: sign-in operations are rate limited per IP and recorded.
+fn client(peer: SocketAddr, headers: &HeaderMap) -> ClientInfo {
+    ClientInfo {
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        ip: Some(peer.ip()),
+    }
+}
+
 async fn get(
     schema: Arc<AppSchema>,
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     method: Method,
     headers: HeaderMap,
     uri: Uri,
@@ -113,12 +134,14 @@ async fn get(
         .into_response();
     }
     let viewer = viewer(&state, &method, &headers).await;
-    Json(schema.execute(request.data(viewer)).await).into_response()
+    let request = request.data(viewer).data(client(peer, &headers));
+    Json(schema.execute(request).await).into_response()
 }
 
 async fn post(
     schema: Arc<AppSchema>,
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     method: Method,
     headers: HeaderMap,
     body: Bytes,
@@ -149,7 +172,8 @@ async fn post(
         }
     };
     let viewer = viewer(&state, &method, &headers).await;
-    Json(schema.execute_batch(batch.data(viewer)).await).into_response()
+    let batch = batch.data(viewer).data(client(peer, &headers));
+    Json(schema.execute_batch(batch).await).into_response()
 }
 
 /// GraphiQL in development; elsewhere a JSON 400 (no query given).
