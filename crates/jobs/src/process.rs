@@ -72,10 +72,10 @@ pub async fn run_worker_process(
         let _ = out.flush();
     });
     let events = Arc::new(IpcEvents { lines: lines_tx });
-    if let Db::Sqlite(_) = db {
+    let relay = if let Db::Sqlite(_) = db {
         let mut published = bus.subscribe();
         let relay = events.clone();
-        tokio::spawn(async move {
+        Some(tokio::spawn(async move {
             loop {
                 match published.recv().await {
                     Ok(event) => relay.emit(WorkerEvent::Relay { event }),
@@ -86,8 +86,10 @@ pub async fn run_worker_process(
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
                 }
             }
-        });
-    }
+        }))
+    } else {
+        None
+    };
 
     // stdin is read on a plain thread: a blocking read must not hold up the runtime's exit.
     let (stop_tx, mut stop_rx) = mpsc::unbounded_channel::<&'static str>();
@@ -124,6 +126,11 @@ pub async fn run_worker_process(
         tracing::info!(target: "worker", reason, "worker stopping");
     };
     let result = runner.run(shutdown, grace).await;
+    // The relay holds a sender of the event lines: stop it, or the writer never finishes.
+    if let Some(relay) = relay {
+        relay.abort();
+        let _ = relay.await;
+    }
     events.emit(WorkerEvent::Stopped);
     drop(events);
     let _ = tokio::task::spawn_blocking(move || writer.join()).await;

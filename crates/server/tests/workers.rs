@@ -442,6 +442,11 @@ async fn sigterm_lets_a_running_job_finish(backend: Backend) {
     let status = server.wait_exit(Duration::from_secs(15)).await;
     assert!(status.success(), "clean exit: {status:?}");
     assert_eq!(job(&db, enqueued.id).await.status(), JobStatus::Succeeded);
+    assert!(
+        server.logged(&["worker process stopped"]) && !server.logged(&["did not stop in time"]),
+        "the worker stopped by itself, not killed:\n{}",
+        server.log_text()
+    );
     db.close().await;
 }
 
