@@ -13,7 +13,7 @@ Latency (PostgreSQL): with the server idle, this script inserts one `diagnostics
 10 ms through psql (with NOTIFY, as `schedule_job` does) and compares the enqueue time it put in
 the job's data with the handler's start time in the result: across processes.
 
-Usage: bench/jobs_bench.py throughput postgres|sqlite N [ack_batch] [workers] [concurrency]
+Usage: bench/jobs_bench.py throughput postgres|sqlite N [ack_batch] [workers] [concurrency] [prefetch]
        bench/jobs_bench.py latency postgres [samples]
 Only 127.0.0.1; every run is bounded and stops its server.
 """
@@ -125,7 +125,7 @@ def seconds_between(db, first, last):
     return float(value)
 
 
-def throughput(backend, n, ack_batch="256", workers="1", concurrency="64"):
+def throughput(backend, n, ack_batch="256", workers="1", concurrency="64", prefetch="0"):
     db = Database(backend)
     try:
         quickdapp(db, ["migrate"])
@@ -139,6 +139,7 @@ def throughput(backend, n, ack_batch="256", workers="1", concurrency="64"):
                     "WORKER_COUNT": workers,
                     "JOB_CONCURRENCY": concurrency,
                     "JOB_ACK_BATCH": ack_batch,
+                    "JOB_PREFETCH": prefetch,
                     "JOB_POLL_INTERVAL": "1s",
                 },
             ),
@@ -171,6 +172,7 @@ def throughput(backend, n, ack_batch="256", workers="1", concurrency="64"):
                     "ack_batch": int(ack_batch),
                     "workers": int(workers),
                     "concurrency": int(concurrency),
+                    "prefetch": int(prefetch),
                     "jobs_per_s": round(n / span),
                     "jobs_per_s_incl_start": round(n / wall),
                     "cpu_us_per_job": round(cpu * 1e6 / n, 1),

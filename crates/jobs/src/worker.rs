@@ -1,6 +1,7 @@
 //! The runner every worker process (and any test) uses: claim due jobs, run their handlers
 //! while renewing their leases, settle the outcome, wake on enqueue, and stop gracefully.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,7 +11,7 @@ use platform::job::{JobContext, JobFailure, JobRegistry, NoNotifier, UserNotifie
 use platform::{Config, Db};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 
 use crate::domain::{Outcome, WorkerJob};
 use crate::error::JobsError;
@@ -73,6 +74,9 @@ async fn acknowledge(db: Db, max: usize, mut queue: mpsc::UnboundedReceiver<Ack>
         }
     }
 }
+
+/// A claim running beside the jobs.
+type ClaimTask = JoinHandle<Result<Vec<WorkerJob>, JobsError>>;
 
 /// Claims and runs jobs. Cheap to clone.
 #[derive(Clone)]
@@ -314,21 +318,34 @@ impl Runner {
     }
 
     /// Runs jobs until `shutdown` resolves: up to `JOB_CONCURRENCY` at once, woken on enqueue,
-    /// polling only as a fallback. On shutdown it stops claiming, lets running jobs finish
-    /// within `grace`, then stops and releases the rest.
+    /// polling only as a fallback. A claim runs beside the running jobs, and with `JOB_PREFETCH`
+    /// it claims ahead of the slots: the next round is claimed and waiting while this one runs,
+    /// so a claim's round trip overlaps with work instead of following it. On shutdown it stops
+    /// claiming, hands back the jobs still waiting, lets running jobs finish within `grace`,
+    /// then stops and releases the rest.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send,
         grace: Duration,
     ) -> Result<(), JobsError> {
         let concurrency = self.config.jobs.concurrency.max(1);
+        let capacity = concurrency.saturating_add(self.config.jobs.prefetch);
         let poll = self.config.jobs.poll_interval;
         let lease = self.config.jobs.lease;
         let sweep_every = (lease / 2).min(poll).max(Duration::from_millis(50));
         let mut wake = wakeup::subscribe();
         let (abandon_tx, abandon_rx) = watch::channel(false);
         let mut running: JoinSet<Ran> = JoinSet::new();
+        // Claimed, leased, waiting for a slot.
+        let mut ready: VecDeque<WorkerJob> = VecDeque::new();
+        // The claim in flight and how many jobs it asked for.
+        let mut claiming: Option<(usize, ClaimTask)> = None;
+        // False once a claim came back short: the queue is drained until something wakes us.
+        let mut more = true;
+        // The last claim was full: more work is queued, so wait for a quarter of the room to
+        // free up and take it with one claim (one commit) rather than one job per claim.
         let mut saturated = false;
+        let mut idle_until: Option<tokio::time::Instant> = None;
         let mut next_sweep = tokio::time::Instant::now();
         let ack_batch = self.config.jobs.ack_batch.max(1);
         let (acks, ack_queue) = mpsc::unbounded_channel::<Ack>();
@@ -337,59 +354,88 @@ impl Runner {
         tracing::info!(target: "worker", worker_id = %self.worker_id, concurrency, "worker running");
 
         loop {
-            if tokio::time::Instant::now() >= next_sweep {
-                if let Err(e) = service::release_expired_leases(&self.db).await {
-                    tracing::warn!(target: "worker", error = %e, "lease sweep failed");
+            let now = tokio::time::Instant::now();
+            if now >= next_sweep {
+                match service::release_expired_leases(&self.db).await {
+                    Ok(released) if released > 0 => more = true,
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(target: "worker", error = %e, "lease sweep failed"),
                 }
                 next_sweep = tokio::time::Instant::now() + sweep_every;
             }
-            wake.borrow_and_update();
-            let free = concurrency.saturating_sub(running.len());
-            // After a claim that filled every free slot more work is likely queued: wait until
-            // a quarter of the slots are free, so that one claim (one commit) takes many jobs.
+            while running.len() < concurrency {
+                let Some(job) = ready.pop_front() else { break };
+                let runner = self.clone();
+                let abandon = abandon_rx.clone();
+                // JOB_ACK_BATCH=1: each run commits its own acknowledgement, concurrently.
+                let acks = (ack_batch > 1).then(|| acks.clone());
+                running.spawn(async move { runner.execute(job, abandon, acks).await });
+            }
+            let room = capacity.saturating_sub(ready.len() + running.len());
             let min_claim = if saturated {
                 (concurrency / 4).max(1)
             } else {
                 1
             };
-            if free >= min_claim {
-                match service::claim_jobs(&self.db, &self.worker_id, lease, free).await {
-                    Ok(jobs) => {
-                        saturated = jobs.len() == free;
-                        for job in jobs {
-                            let runner = self.clone();
-                            let abandon = abandon_rx.clone();
-                            // JOB_ACK_BATCH=1: each run commits its own acknowledgement,
-                            // concurrently with the others.
-                            let acks = (ack_batch > 1).then(|| acks.clone());
-                            running.spawn(async move { runner.execute(job, abandon, acks).await });
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(target: "worker", error = %e, "claim failed");
-                    }
-                }
+            if claiming.is_none() && more && room >= min_claim {
+                let limit = room;
+                let (db, worker) = (self.db.clone(), self.worker_id.clone());
+                claiming = Some((
+                    limit,
+                    tokio::spawn(
+                        async move { service::claim_jobs(&db, &worker, lease, limit).await },
+                    ),
+                ));
+                idle_until = None;
             }
-            let until_sweep = next_sweep.saturating_duration_since(tokio::time::Instant::now());
-            let nap = if running.len() >= concurrency || saturated {
-                until_sweep
-            } else {
-                self.idle_nap(poll).await.min(until_sweep)
-            };
-            let nap_until = tokio::time::Instant::now() + nap;
+            if claiming.is_none() && !more && idle_until.is_none() {
+                idle_until = Some(tokio::time::Instant::now() + self.idle_nap(poll).await);
+            }
+            let nap_until = idle_until.map_or(next_sweep, |idle| idle.min(next_sweep));
             tokio::select! {
                 () = &mut shutdown => break,
+                claimed = async { claiming.as_mut().map(|(_, task)| task).expect("in flight").await }, if claiming.is_some() => {
+                    let limit = claiming.take().map_or(0, |(limit, _)| limit);
+                    match claimed {
+                        Ok(Ok(jobs)) => {
+                            more = jobs.len() == limit;
+                            saturated = more;
+                            ready.extend(jobs);
+                        }
+                        Ok(Err(e)) => {
+                            tracing::warn!(target: "worker", error = %e, "claim failed");
+                            more = false;
+                        }
+                        Err(e) => {
+                            tracing::error!(target: "worker", error = %e, "claim task failed");
+                            more = false;
+                        }
+                    }
+                }
                 Some(_) = running.join_next(), if !running.is_empty() => {}
-                changed = wake.changed(), if running.len() < concurrency => {
+                changed = wake.changed() => {
                     if changed.is_err() {
                         tokio::time::sleep(poll).await;
                     }
+                    wake.borrow_and_update();
+                    more = true;
                 }
-                () = tokio::time::sleep_until(nap_until) => {}
+                () = tokio::time::sleep_until(nap_until) => {
+                    more = true;
+                    saturated = false;
+                }
             }
         }
 
-        tracing::info!(target: "worker", running = running.len(), grace_ms = grace.as_millis() as u64, "stopping: no new claims, letting running jobs finish");
+        tracing::info!(target: "worker", running = running.len(), waiting = ready.len(), grace_ms = grace.as_millis() as u64, "stopping: no new claims, letting running jobs finish");
+        if let Some((_, task)) = claiming.take()
+            && let Ok(Ok(jobs)) = task.await
+        {
+            ready.extend(jobs);
+        }
+        for job in ready.drain(..) {
+            self.release(&job).await;
+        }
         let deadline = tokio::time::sleep(grace);
         tokio::pin!(deadline);
         loop {

@@ -145,6 +145,9 @@ pub struct JobsConfig {
     /// Most successful runs acknowledged by one statement (`JOB_ACK_BATCH`); completions that
     /// arrive while one is being written are written together. 1: one statement per job.
     pub ack_batch: usize,
+    /// Claimed jobs one worker process may hold waiting for a slot (`JOB_PREFETCH`): the next
+    /// round is claimed while the current one runs. 0: claim only for free slots.
+    pub prefetch: usize,
     /// How often an idle worker looks for due jobs when no wake-up arrives (`JOB_POLL_INTERVAL`).
     pub poll_interval: Duration,
     /// First retry delay; each further retry waits three times longer (`JOB_RETRY_DELAY`).
@@ -208,6 +211,7 @@ pub const VARIABLES: &[(&str, Option<&str>)] = &[
     ("JOB_LEASE", Some("30s")),
     ("JOB_CONCURRENCY", Some("8")),
     ("JOB_ACK_BATCH", Some("256")),
+    ("JOB_PREFETCH", Some("0")),
     ("JOB_POLL_INTERVAL", Some("5s")),
     ("JOB_RETRY_DELAY", Some("5s")),
     ("CHAIN_RPC_ENDPOINT", None),
@@ -669,6 +673,7 @@ impl Config {
                 "JOB_LEASE" => format_duration(self.jobs.lease),
                 "JOB_CONCURRENCY" => self.jobs.concurrency.to_string(),
                 "JOB_ACK_BATCH" => self.jobs.ack_batch.to_string(),
+                "JOB_PREFETCH" => self.jobs.prefetch.to_string(),
                 "JOB_POLL_INTERVAL" => format_duration(self.jobs.poll_interval),
                 "JOB_RETRY_DELAY" => format_duration(self.jobs.retry_delay),
                 "CHAIN_RPC_ENDPOINT" => self
@@ -735,6 +740,7 @@ fn jobs_config(
     };
     let concurrency = whole("JOB_CONCURRENCY", 1);
     let ack_batch = whole("JOB_ACK_BATCH", 1);
+    let prefetch = whole("JOB_PREFETCH", 0);
     let chain_confirmations = whole("CHAIN_CONFIRMATIONS", 0);
     let chain_start_block = whole("CHAIN_START_BLOCK", 0);
     let chain_block_range = whole("CHAIN_BLOCK_RANGE", 1);
@@ -763,6 +769,7 @@ fn jobs_config(
         lease: lease?,
         concurrency: usize::try_from(concurrency?).ok()?,
         ack_batch: usize::try_from(ack_batch?).ok()?,
+        prefetch: usize::try_from(prefetch?).ok()?,
         poll_interval: poll_interval?,
         retry_delay: retry_delay?,
         chain_rpc_endpoint: chain_rpc_endpoint?,
