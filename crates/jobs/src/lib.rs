@@ -41,6 +41,11 @@ pub const MIGRATIONS: &[Migration] = &[
         "chain deliveries",
         "202611220202_chain_deliveries"
     ),
+    migration!(
+        202611220203,
+        "partial remove_at and cron tick key indexes",
+        "202611220203_lean_job_indexes"
+    ),
 ];
 
 pub fn module() -> Module {
