@@ -219,18 +219,25 @@ pub async fn complete_job(db: &Db, job: &WorkerJob, result: &Value) -> Result<Se
     })
 }
 
+/// One run of a job: the job and its attempt (the lease's fencing token).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunId {
+    pub id: i64,
+    pub attempt: i32,
+}
+
 /// Records many successful runs of jobs without a cron schedule at once (one statement on
 /// PostgreSQL, one transaction on SQLite). Returns, per job, whether its run still held the
 /// lease (false: fenced out, nothing recorded).
 pub async fn complete_jobs(
     db: &Db,
-    completions: &[(&WorkerJob, &Value)],
+    completions: &[(RunId, &Value)],
 ) -> Result<Vec<bool>, JobsError> {
     let now = now();
     match db {
         Db::Postgres(_) => {
-            let ids: Vec<i64> = completions.iter().map(|(job, _)| job.id).collect();
-            let attempts: Vec<i32> = completions.iter().map(|(job, _)| job.attempts).collect();
+            let ids: Vec<i64> = completions.iter().map(|(run, _)| run.id).collect();
+            let attempts: Vec<i32> = completions.iter().map(|(run, _)| run.attempt).collect();
             let results: Vec<sqlx::types::Json<&Value>> = completions
                 .iter()
                 .map(|(_, result)| sqlx::types::Json(*result))
@@ -251,8 +258,8 @@ pub async fn complete_jobs(
             let runs = Value::Array(
                 completions
                     .iter()
-                    .map(|(job, result)| {
-                        serde_json::json!({ "id": job.id, "attempt": job.attempts, "result": result })
+                    .map(|(run, result)| {
+                        serde_json::json!({ "id": run.id, "attempt": run.attempt, "result": result })
                     })
                     .collect(),
             )
@@ -264,7 +271,7 @@ pub async fn complete_jobs(
             let finished: std::collections::HashSet<i64> = finished.into_iter().collect();
             Ok(completions
                 .iter()
-                .map(|(job, _)| finished.contains(&job.id))
+                .map(|(run, _)| finished.contains(&run.id))
                 .collect())
         }
     }

@@ -3,10 +3,12 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use futures_util::FutureExt;
 use platform::job::{JobContext, JobFailure, JobRegistry, NoNotifier, UserNotifier};
 use platform::{Config, Db};
 use serde_json::Value;
@@ -37,7 +39,7 @@ pub enum RunOutcome {
 
 /// A successful run waiting for its acknowledgement to be written.
 struct Ack {
-    job: WorkerJob,
+    run: service::RunId,
     result: Value,
     /// `Ok(true)`: recorded; `Ok(false)`: fenced out; `Err`: the write failed.
     reply: oneshot::Sender<Result<bool, String>>,
@@ -55,8 +57,8 @@ async fn acknowledge(db: Db, max: usize, mut queue: mpsc::UnboundedReceiver<Ack>
                 Err(_) => break,
             }
         }
-        let completions: Vec<(&WorkerJob, &Value)> =
-            batch.iter().map(|ack| (&ack.job, &ack.result)).collect();
+        let completions: Vec<(service::RunId, &Value)> =
+            batch.iter().map(|ack| (ack.run, &ack.result)).collect();
         let written = service::complete_jobs(&db, &completions).await;
         drop(completions);
         match written {
@@ -154,7 +156,7 @@ impl Runner {
         Ok(ran)
     }
 
-    /// Runs one claimed job: its handler in a task of its own (a panic is a failure), with the
+    /// Runs one claimed job: its handler inline (a panic is a failure), with the
     /// lease renewed every third of its length. `abandon` turning true (shutdown grace over)
     /// stops the handler and releases the job.
     async fn execute(
@@ -188,24 +190,20 @@ impl Runner {
                 registry: self.registry.clone(),
                 notifier: self.notifier.clone(),
             };
-            let mut task = tokio::spawn(handler.run(context));
+            // Run inline (no task of its own); a panic is caught and is a failure.
+            let mut run = AssertUnwindSafe(handler.run(context)).catch_unwind();
             let mut renew_at = tokio::time::Instant::now() + lease / 3;
             loop {
                 tokio::select! {
-                    joined = &mut task => {
-                        break match joined {
-                            Ok(result) => result,
-                            Err(e) if e.is_panic() => Err(JobFailure::new("the job handler panicked")),
-                            Err(e) => Err(JobFailure::new(format!("the job handler stopped: {e}"))),
-                        };
+                    ran = &mut run => {
+                        break ran.unwrap_or_else(|_| Err(JobFailure::new("the job handler panicked")));
                     }
                     () = tokio::time::sleep_until(renew_at) => {
-                        match service::renew_lease(&self.db, &job, lease).await {
+                        // Boxed, as every rare path here: the future every job is spawned with
+                        // stays small, which keeps spawning cheap.
+                        match Box::pin(service::renew_lease(&self.db, &job, lease)).await {
                             Ok(()) => renew_at = tokio::time::Instant::now() + lease / 3,
-                            Err(JobsError::LeaseLost { .. }) => {
-                                task.abort();
-                                return self.lease_lost(&job);
-                            }
+                            Err(JobsError::LeaseLost { .. }) => return self.lease_lost(&job),
                             Err(e) => {
                                 tracing::warn!(target: "worker", job_id = job.id, error = %e, "lease renewal failed; retrying");
                                 renew_at = tokio::time::Instant::now() + lease / 10;
@@ -214,8 +212,8 @@ impl Runner {
                     }
                     changed = abandon.changed() => {
                         if changed.is_err() || *abandon.borrow() {
-                            task.abort();
-                            return self.release(&job).await;
+                            drop(run);
+                            return Box::pin(self.release(&job)).await;
                         }
                     }
                 }
@@ -231,7 +229,10 @@ impl Runner {
                 let (reply, replied) = oneshot::channel();
                 let queued = acks.as_ref().is_some_and(|acks| {
                     acks.send(Ack {
-                        job: job.clone(),
+                        run: service::RunId {
+                            id: job.id,
+                            attempt: job.attempts,
+                        },
                         result: value,
                         reply,
                     })
@@ -252,10 +253,16 @@ impl Runner {
                     )),
                 }
             }
-            Ok(value) => service::complete_job(&self.db, &job, &value).await,
+            Ok(value) => Box::pin(service::complete_job(&self.db, &job, &value)).await,
             Err(failure) => {
                 tracing::info!(target: "worker", job_id = job.id, job_type = %job.job_type, attempt = job.attempts, error = %failure, "job failed");
-                service::fail_job(&self.db, &job, &failure, self.config.jobs.retry_delay).await
+                Box::pin(service::fail_job(
+                    &self.db,
+                    &job,
+                    &failure,
+                    self.config.jobs.retry_delay,
+                ))
+                .await
             }
         };
         match settled {
