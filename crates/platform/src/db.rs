@@ -142,8 +142,14 @@ impl Db {
                 .await?;
             Ok(Db::Sqlite(pool))
         } else {
-            let options =
+            let mut options =
                 PgConnectOptions::from_str(url).map_err(|e| DbError::BadUrl(e.to_string()))?;
+            // sqlx, like libpq, defaults to `sslmode=prefer`: a TLS handshake per connection
+            // (about 100 ms here, most of a cold start). On loopback TLS protects nothing, so
+            // unless the URL asks for a mode, a local server is reached in plain text.
+            if !url.contains("sslmode=") && is_loopback_host(options.get_host()) {
+                options = options.ssl_mode(sqlx::postgres::PgSslMode::Disable);
+            }
             let probe = <sqlx::PgConnection as sqlx::Connection>::connect_with(&options).await?;
             sqlx::Connection::close(probe).await?;
             let pool = PgPoolOptions::new()
@@ -276,3 +282,41 @@ fn is_transient(error: &sqlx::Error) -> bool {
 }
 
 use sqlx::SqlSafeStr as _;
+
+/// `localhost`, a loopback address, or a Unix socket directory.
+fn is_loopback_host(host: &str) -> bool {
+    host == "localhost"
+        || host.starts_with('/')
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback_host;
+
+    #[test]
+    fn only_local_hosts_skip_tls() {
+        for local in [
+            "localhost",
+            "127.0.0.1",
+            "127.0.0.2",
+            "::1",
+            "[::1]",
+            "/var/run/postgresql",
+        ] {
+            assert!(is_loopback_host(local), "{local}");
+        }
+        for remote in [
+            "db.example.com",
+            "10.0.0.5",
+            "2001:db8::1",
+            "localhost.example.com",
+        ] {
+            assert!(!is_loopback_host(remote), "{remote}");
+        }
+    }
+}
