@@ -49,6 +49,10 @@ def rss_kb(pid):
     with open(f"/proc/{pid}/status") as f:
         return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
 
+def rss_anon_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return int(re.search(r"RssAnon:\s+(\d+)", f.read()).group(1))
+
 def cpu_ticks(pid):
     with open(f"/proc/{pid}/stat") as f:
         parts = f.read().rsplit(")", 1)[1].split()
@@ -76,7 +80,12 @@ def main():
     ap.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432/qd_bench")
     args = ap.parse_args()
     rows = []
-    size = os.path.getsize(args.binary)
+    # The release profile keeps symbol names (for profiling); measure a stripped copy.
+    with tempfile.TemporaryDirectory() as d:
+        stripped = os.path.join(d, "quickdapp")
+        shutil.copy(args.binary, stripped)
+        subprocess.run(["strip", stripped], check=True)
+        size = os.path.getsize(stripped)
     rows.append(("stripped release binary", f"{size / 1e6:.1f} MB"))
     with tempfile.TemporaryDirectory() as d:
         sqlite = f"sqlite://{d}/bench.db"
@@ -91,7 +100,7 @@ def main():
         p = start(args.binary, env_for(port, sqlite), d)
         wait_ready(f"http://127.0.0.1:{port}/health/ready")
         time.sleep(1)
-        rows.append(("idle RSS, full app on SQLite", f"{rss_kb(p.pid) / 1024:.1f} MB"))
+        rows.append(("idle RSS, full app on SQLite", f"{rss_kb(p.pid) / 1024:.1f} MB ({rss_anon_kb(p.pid) / 1024:.1f} MB anonymous)"))
         peer = None
         if args.peer_dir:
             peer_port = 3199
@@ -111,7 +120,7 @@ def main():
         rss_after = rss_kb(p.pid)
         if peer:
             rows.append(("Elysia hello-world (peer), same load, median of 3", summarise(theirs)))
-            rows.append(("Elysia idle→loaded RSS", f"{rss_kb(peer.pid) / 1024:.1f} MB"))
+            rows.append(("Elysia RSS after the load", f"{rss_kb(peer.pid) / 1024:.1f} MB ({rss_anon_kb(peer.pid) / 1024:.1f} MB anonymous)"))
             peer.terminate(); peer.wait()
         rows.append(("quickdapp RSS after the load", f"{rss_after / 1024:.1f} MB"))
         p.terminate(); p.wait()
