@@ -111,7 +111,9 @@ async fn run(url: String, count: usize, tokens: Vec<String>) {
                 match incoming {
                     Some(Ok(Message::Text(text))) => {
                         let at = now_us();
-                        if let (Some(round), Some(sent)) = (field(&text, "\"i\":"), field(&text, "\"t\":")) {
+                        if let (Some(round), Some(sent)) =
+                            (field(&text, "\"i\":"), field(&text, "\"t\":"))
+                        {
                             let _ = lat_tx.send((round, at.saturating_sub(sent)));
                         }
                     }
