@@ -60,9 +60,15 @@ impl NotificationService {
         per_page: i64,
     ) -> Result<(Vec<Notification>, i64), NotificationError> {
         domain::check_page(start_index, per_page)?;
-        let notifications =
-            store::list_notifications(&self.db, user_id, start_index, per_page).await?;
-        let total = store::count_notifications(&self.db, user_id).await?;
+        let (notifications, total) =
+            store::page_with_total(&self.db, user_id, start_index, per_page).await?;
+        let total = match total {
+            Some(total) => total,
+            // An empty first page: the user has none.
+            None if start_index == 0 => 0,
+            // Past the end: the count alone.
+            None => store::count_notifications(&self.db, user_id).await?,
+        };
         Ok((notifications, total))
     }
 

@@ -51,16 +51,19 @@ pub async fn insert_notification(
     Ok(from_row(row))
 }
 
-/// Newest first.
-pub async fn list_notifications(
+/// A page, newest first, with the user's total in the same statement (one round trip; the
+/// uncorrelated subquery runs once). `None` for the total when the page is empty.
+pub async fn page_with_total(
     db: &Db,
     user_id: i64,
     offset: i64,
     limit: i64,
-) -> Result<Vec<Notification>, sqlx::Error> {
-    let rows: Vec<Row> = on_db!(db, pool => {
+) -> Result<(Vec<Notification>, Option<i64>), sqlx::Error> {
+    type PageRow = (i64, i64, i64, Json<serde_json::Value>, bool, Timestamp, i64);
+    let rows: Vec<PageRow> = on_db!(db, pool => {
         sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM notifications WHERE user_id = $1 ORDER BY seq DESC LIMIT $2 OFFSET $3"
+            "SELECT {COLUMNS}, (SELECT COUNT(*) FROM notifications WHERE user_id = $1) \
+             FROM notifications WHERE user_id = $1 ORDER BY seq DESC LIMIT $2 OFFSET $3"
         )))
         .bind(user_id)
         .bind(limit)
@@ -68,7 +71,14 @@ pub async fn list_notifications(
         .fetch_all(pool)
         .await
     })?;
-    Ok(rows.into_iter().map(from_row).collect())
+    let total = rows.first().map(|row| row.6);
+    let page = rows
+        .into_iter()
+        .map(|(id, seq, user_id, data, read, created_at, _)| {
+            from_row((id, seq, user_id, data, read, created_at))
+        })
+        .collect();
+    Ok((page, total))
 }
 
 pub async fn count_notifications(db: &Db, user_id: i64) -> Result<i64, sqlx::Error> {

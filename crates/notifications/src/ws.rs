@@ -3,7 +3,6 @@
 //! connection reaping, per-connection rate limit, and gap-free, duplicate-free delivery of a
 //! user's notifications: replay after `resume {since}`, then live, both keyed by `seq`.
 
-use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,12 +11,10 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use platform::{ApiError, AppState};
-use realtime::{ConnectionId, Outbound, envelope};
+use realtime::{ConnectionId, Outbound, Receiver, envelope};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 
 use crate::domain::MAX_REPLAY;
 use crate::service::NotificationService;
@@ -30,6 +27,11 @@ const REPLAY_PAGE: i64 = 500;
 /// replay is never overtaken by a live message); clients that never resume get live ones
 /// after it.
 const RESUME_WAIT: Duration = Duration::from_secs(1);
+/// Initial read buffer of a socket. tungstenite allocates it up front, so it is most of an
+/// idle connection's memory. Client messages are small (`heartbeat`, `ack`, `resume`: under
+/// 128 bytes); a larger frame (a token-bearing `user_authenticated`, ~0.5 KiB) grows the buffer
+/// to the frame's length.
+const READ_BUFFER: usize = 128;
 
 #[derive(Debug, Deserialize)]
 pub struct ConnectParams {
@@ -76,35 +78,66 @@ pub async fn upgrade(
     };
     let config = &state.config;
     let max_bytes = config.ws_max_message_bytes as usize;
-    let per_second = NonZeroU32::new(config.ws_max_messages_per_second).unwrap_or(NonZeroU32::MIN);
-    let limiter = RateLimiter::direct(
-        Quota::per_second(per_second)
-            .allow_burst(per_second.saturating_mul(NonZeroU32::MIN.saturating_add(1))),
-    );
+    let limiter = MessageRate::new(config.ws_max_messages_per_second);
     let hub = service.hub.clone();
+    // axum keeps the upgrade callback for the socket's whole life: one pointer, not its parts.
+    let pending = Box::new(Pending {
+        id,
+        service,
+        auth,
+        user,
+        limiter,
+        outbound,
+    });
     upgrade
         .max_message_size(max_bytes)
         .max_frame_size(max_bytes)
-        .read_buffer_size(4096)
+        .read_buffer_size(READ_BUFFER)
         .write_buffer_size(0)
         .on_failed_upgrade(move |_| hub.disconnect(id))
-        .on_upgrade(move |socket| async move {
-            let mut connection = Connection {
-                id,
-                socket,
-                service,
-                auth,
-                user: None,
-                last_sent: 0,
-                max_sent: 0,
-                limiter,
-                resume_by: None,
-            };
-            if let Some(user) = user {
-                connection.sign_in(user).await;
-            }
-            connection.run(outbound).await;
-        })
+        .on_upgrade(move |socket| serve(socket, *pending))
+}
+
+/// What the socket's task starts from, once the upgrade is done.
+struct Pending {
+    id: ConnectionId,
+    service: Arc<NotificationService>,
+    auth: Arc<AuthService>,
+    /// Signed in at connect time (cookie or `?token=`).
+    user: Option<AuthUser>,
+    limiter: MessageRate,
+    outbound: Receiver,
+}
+
+/// A socket's whole life. Its future is what an idle connection keeps in memory, so the
+/// rarely taken, large states (database reads, replay) are boxed, not inlined. A plain `fn`
+/// returning an `async` block: an `async fn` would keep a second copy of its arguments.
+fn serve(socket: WebSocket, pending: Pending) -> impl Future<Output = ()> + Send {
+    let Pending {
+        id,
+        service,
+        auth,
+        user,
+        limiter,
+        outbound,
+    } = pending;
+    let mut connection = Connection {
+        id,
+        socket,
+        service,
+        auth,
+        user: user.map(Box::new),
+        last_sent: 0,
+        max_sent: 0,
+        limiter,
+        resume_by: None,
+    };
+    async move {
+        if let Some(user) = connection.user.take() {
+            Box::pin(connection.sign_in(*user)).await;
+        }
+        connection.run(outbound).await;
+    }
 }
 
 /// Browsers send `Origin`; it must be this app or a configured CORS origin. Non-browser
@@ -127,12 +160,13 @@ struct Connection {
     socket: WebSocket,
     service: Arc<NotificationService>,
     auth: Arc<AuthService>,
-    user: Option<AuthUser>,
+    /// Boxed: an anonymous socket keeps one word for it.
+    user: Option<Box<AuthUser>>,
     /// Highest `seq` this connection has delivered, or knows its client has seen.
     last_sent: i64,
     /// Highest `seq` actually sent on this connection (acks above it are forged).
     max_sent: i64,
-    limiter: DefaultDirectRateLimiter,
+    limiter: MessageRate,
     /// Set at authentication: live delivery is held until `resume` or this instant.
     resume_by: Option<tokio::time::Instant>,
 }
@@ -143,51 +177,81 @@ enum Flow {
 }
 
 impl Connection {
-    async fn run(mut self, mut outbound: mpsc::Receiver<Outbound>) {
-        let mut ping =
-            tokio::time::interval_at(tokio::time::Instant::now() + PING_INTERVAL, PING_INTERVAL);
+    /// Takes `&mut self`, not `self`: a moved-in connection would be stored twice, once in
+    /// `serve`'s future and once in this one.
+    async fn run(&mut self, mut outbound: Receiver) {
+        // One boxed timer for both the next ping and the end of the resume hold.
+        let mut next_ping = tokio::time::Instant::now() + PING_INTERVAL;
+        let mut timer = Box::pin(tokio::time::sleep_until(self.wake_at(next_ping)));
         let mut last_heard = Instant::now();
         loop {
             let holding = self.resume_by.is_some();
-            let hold_until = self.resume_by.unwrap_or_else(tokio::time::Instant::now);
             let flow = tokio::select! {
-                () = tokio::time::sleep_until(hold_until), if holding => {
-                    self.resume_by = None;
-                    Flow::Continue
+                () = timer.as_mut() => {
+                    let now = tokio::time::Instant::now();
+                    if self.resume_by.is_some_and(|at| at <= now) {
+                        self.resume_by = None;
+                    }
+                    if next_ping > now {
+                        Flow::Continue
+                    } else {
+                        next_ping = now + PING_INTERVAL;
+                        if last_heard.elapsed() > PING_INTERVAL * 2
+                            || self.socket.send(Message::Ping(Default::default())).await.is_err()
+                        {
+                            Flow::Stop
+                        } else {
+                            Flow::Continue
+                        }
+                    }
                 },
                 incoming = self.socket.recv() => match incoming {
                     Some(Ok(message)) => {
                         last_heard = Instant::now();
-                        self.on_message(message).await
+                        Box::pin(self.on_message(message)).await
                     }
                     _ => Flow::Stop,
                 },
-                queued = outbound.recv(), if !holding => match queued {
-                    Some(Outbound::Text(text)) => self.send_text(&text).await,
-                    Some(Outbound::Sequenced { seq, text }) => self.on_live(seq, &text).await,
-                    Some(Outbound::Close(reason)) => {
-                        let _ = self.send_error(&reason.to_ascii_uppercase(), "the server closed this connection").await;
-                        let _ = self.socket.send(Message::Close(Some(CloseFrame { code: 4001, reason: Utf8Bytes::from_static(reason) }))).await;
-                        Flow::Stop
-                    }
+                queued = outbound.recv(), if !holding => match queued.as_deref() {
+                    Some(Outbound::Text(text)) => self.send_text(text).await,
+                    Some(Outbound::Sequenced { seq, text }) => Box::pin(self.on_live(*seq, text)).await,
+                    Some(Outbound::Close(reason)) => Box::pin(self.close(reason)).await,
                     // Dropped by the hub (too slow to keep up): the client resumes elsewhere.
                     None => Flow::Stop,
                 },
-                _ = ping.tick() => {
-                    if last_heard.elapsed() > PING_INTERVAL * 2
-                        || self.socket.send(Message::Ping(Default::default())).await.is_err()
-                    {
-                        Flow::Stop
-                    } else {
-                        Flow::Continue
-                    }
-                }
             };
             if matches!(flow, Flow::Stop) {
                 break;
             }
+            // A handler may have started or ended the hold.
+            let wake_at = self.wake_at(next_ping);
+            if timer.deadline() != wake_at {
+                timer.as_mut().reset(wake_at);
+            }
         }
         self.service.hub.disconnect(self.id);
+    }
+
+    /// When the connection's timer must fire: the next ping, or the end of the hold if sooner.
+    fn wake_at(&self, next_ping: tokio::time::Instant) -> tokio::time::Instant {
+        self.resume_by.map_or(next_ping, |at| at.min(next_ping))
+    }
+
+    async fn close(&mut self, reason: &'static str) -> Flow {
+        let _ = self
+            .send_error(
+                &reason.to_ascii_uppercase(),
+                "the server closed this connection",
+            )
+            .await;
+        let _ = self
+            .socket
+            .send(Message::Close(Some(CloseFrame {
+                code: 4001,
+                reason: Utf8Bytes::from_static(reason),
+            })))
+            .await;
+        Flow::Stop
     }
 
     async fn send_text(&mut self, text: &str) -> Flow {
@@ -218,7 +282,7 @@ impl Connection {
             Message::Close(_) => return Flow::Stop,
             Message::Ping(_) | Message::Pong(_) => return Flow::Continue,
         };
-        if self.limiter.check().is_err() {
+        if !self.limiter.check(Instant::now()) {
             return self
                 .send_error("RATE_LIMITED", "too many messages; slow down")
                 .await;
@@ -308,7 +372,7 @@ impl Connection {
         self.max_sent = 0;
         self.resume_by = Some(tokio::time::Instant::now() + RESUME_WAIT);
         let data = json!({ "userId": user.user_id, "wallet": user.wallet, "latestSeq": latest });
-        self.user = Some(user);
+        self.user = Some(Box::new(user));
         self.send("user_authenticated", data).await
     }
 
@@ -453,9 +517,79 @@ impl Connection {
     }
 }
 
+/// A connection's message rate limit: `per_second` on average, bursts of twice that (GCRA, as
+/// governor's `Quota::per_second(n).allow_burst(2n)`), in 24 bytes where governor's direct
+/// limiter takes 72 in every socket.
+struct MessageRate {
+    /// When the next message would be on schedule ("theoretical arrival time").
+    due: Instant,
+    per_second: u32,
+}
+
+impl MessageRate {
+    fn new(per_second: u32) -> MessageRate {
+        MessageRate {
+            due: Instant::now(),
+            per_second: per_second.max(1),
+        }
+    }
+
+    fn check(&mut self, now: Instant) -> bool {
+        let interval = Duration::from_secs(1) / self.per_second;
+        let tolerance = interval * self.per_second.saturating_mul(2).saturating_sub(1);
+        let due = self.due.max(now);
+        if due.duration_since(now) > tolerance {
+            return false;
+        }
+        self.due = due + interval;
+        true
+    }
+}
+
 fn valid_channel(channel: &str) -> bool {
     (1..=64).contains(&channel.len())
         && channel
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b":_-".contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn future_size<F, Fut>(_: &F) -> usize
+    where
+        F: FnOnce(WebSocket, Pending) -> Fut,
+    {
+        std::mem::size_of::<Fut>()
+    }
+
+    #[test]
+    fn the_message_rate_allows_a_burst_of_twice_the_rate_then_the_rate() {
+        let start = Instant::now();
+        let mut rate = MessageRate::new(10);
+        rate.due = start;
+        assert!((0..20).all(|_| rate.check(start)));
+        assert!(!rate.check(start));
+        // One message's worth of time later, one more.
+        let later = start + Duration::from_millis(100);
+        assert!(rate.check(later));
+        assert!(!rate.check(later));
+        // A quiet second refills ten.
+        let quiet = later + Duration::from_secs(1);
+        assert_eq!((0..30).filter(|_| rate.check(quiet)).count(), 10);
+    }
+
+    /// Every open socket keeps this future (plus the socket's buffers) in memory; the
+    /// issue's budget is 2 KB per idle connection in all.
+    #[test]
+    fn an_idle_socket_keeps_a_small_future() {
+        let size = future_size(&serve);
+        eprintln!(
+            "serve future {size} B, Connection {} B, WebSocket {} B",
+            std::mem::size_of::<Connection>(),
+            std::mem::size_of::<WebSocket>()
+        );
+        assert!(size <= 1024, "the per-socket future is {size} bytes");
+    }
 }

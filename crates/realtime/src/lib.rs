@@ -1,12 +1,12 @@
 //! Realtime hub: registers live connections by user, session and room, fans messages out to
 //! them (seed 000 `SocketManager`), enforces connection limits, and closes the sockets of a
-//! revoked session. Transport-agnostic: a connection is a bounded channel of `Outbound`.
+//! revoked session. Transport-agnostic: a connection is a bounded queue of `Outbound`.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Serialize;
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 
 pub type ConnectionId = u64;
 
@@ -49,8 +49,9 @@ pub enum Refused {
 struct Connection {
     user_id: Option<i64>,
     session_id: Option<String>,
-    rooms: HashSet<String>,
-    sender: mpsc::Sender<Outbound>,
+    /// Few per connection: a `Vec` is half a `HashSet`'s size in every idle entry.
+    rooms: Vec<String>,
+    sender: Sender,
 }
 
 #[derive(Debug, Default)]
@@ -84,12 +85,12 @@ impl Hub {
     }
 
     /// Registers an anonymous connection; returns its id and the receiver to drain.
-    pub fn connect(&self) -> Result<(ConnectionId, mpsc::Receiver<Outbound>), Refused> {
+    pub fn connect(&self) -> Result<(ConnectionId, Receiver), Refused> {
         let mut state = self.lock();
         if state.connections.len() >= self.limits.max_connections {
             return Err(Refused::TooManyConnections);
         }
-        let (sender, receiver) = mpsc::channel(self.limits.queue);
+        let (sender, receiver) = mailbox(self.limits.queue);
         state.next_id += 1;
         let id = state.next_id;
         state.connections.insert(
@@ -97,7 +98,7 @@ impl Hub {
             Connection {
                 user_id: None,
                 session_id: None,
-                rooms: HashSet::new(),
+                rooms: Vec::new(),
                 sender,
             },
         );
@@ -152,7 +153,9 @@ impl Hub {
             ..
         } = &mut *state;
         if let Some(connection) = connections.get_mut(&id) {
-            connection.rooms.insert(room.to_owned());
+            if !connection.rooms.iter().any(|r| r == room) {
+                connection.rooms.push(room.to_owned());
+            }
             by_room.entry(room.to_owned()).or_default().insert(id);
         }
     }
@@ -165,7 +168,7 @@ impl Hub {
             ..
         } = &mut *state;
         if let Some(connection) = connections.get_mut(&id) {
-            connection.rooms.remove(room);
+            connection.rooms.retain(|r| r != room);
             remove_from(by_room, room, id);
         }
     }
@@ -194,34 +197,22 @@ impl Hub {
 
     /// Queues `message` for every connection of `user_id`; returns how many got it.
     pub fn send_to_user(&self, user_id: i64, message: &Outbound) -> usize {
-        self.deliver(
-            |state| state.by_user.get(&user_id).cloned().unwrap_or_default(),
-            message,
-        )
+        self.deliver(|state| Targets::Some(state.by_user.get(&user_id)), message)
     }
 
     pub fn send_to_session(&self, session_id: &str, message: &Outbound) -> usize {
         self.deliver(
-            |state| {
-                state
-                    .by_session
-                    .get(session_id)
-                    .cloned()
-                    .unwrap_or_default()
-            },
+            |state| Targets::Some(state.by_session.get(session_id)),
             message,
         )
     }
 
     pub fn send_to_room(&self, room: &str, message: &Outbound) -> usize {
-        self.deliver(
-            |state| state.by_room.get(room).cloned().unwrap_or_default(),
-            message,
-        )
+        self.deliver(|state| Targets::Some(state.by_room.get(room)), message)
     }
 
     pub fn broadcast(&self, message: &Outbound) -> usize {
-        self.deliver(|state| state.connections.keys().copied().collect(), message)
+        self.deliver(|_| Targets::All, message)
     }
 
     /// Closes every socket of a session (it was revoked).
@@ -240,23 +231,33 @@ impl Hub {
     /// A connection whose queue is full is too slow to keep up: it is dropped from the hub,
     /// which closes its channel, and its task closes the socket; the client reconnects and
     /// resumes from its last sequence number, losing nothing.
-    fn deliver(
-        &self,
-        targets: impl FnOnce(&State) -> HashSet<ConnectionId>,
-        message: &Outbound,
-    ) -> usize {
+    fn deliver(&self, targets: impl FnOnce(&State) -> Targets<'_>, message: &Outbound) -> usize {
+        // One allocation shared by every receiver; each gets a pointer.
+        let message = Arc::new(message.clone());
         let mut delivered = 0;
         let mut too_slow = Vec::new();
         {
             let state = self.lock();
-            for id in targets(&state) {
-                let Some(connection) = state.connections.get(&id) else {
-                    continue;
+            let mut offer =
+                |id: ConnectionId, connection: &Connection| match connection.sender.offer(&message)
+                {
+                    Offered::Queued => delivered += 1,
+                    Offered::Full => too_slow.push(id),
+                    Offered::Closed => {}
                 };
-                match connection.sender.try_send(message.clone()) {
-                    Ok(()) => delivered += 1,
-                    Err(mpsc::error::TrySendError::Full(_)) => too_slow.push(id),
-                    Err(mpsc::error::TrySendError::Closed(_)) => {}
+            match targets(&state) {
+                // Straight over the connection map: no id set to build for a broadcast.
+                Targets::All => {
+                    for (id, connection) in &state.connections {
+                        offer(*id, connection);
+                    }
+                }
+                Targets::Some(ids) => {
+                    for id in ids.into_iter().flatten() {
+                        if let Some(connection) = state.connections.get(id) {
+                            offer(*id, connection);
+                        }
+                    }
                 }
             }
         }
@@ -264,6 +265,130 @@ impl Hub {
             self.disconnect(id);
         }
         delivered
+    }
+}
+
+/// Who a message goes to: every connection, or the ids of a user, session or room.
+enum Targets<'a> {
+    All,
+    Some(Option<&'a HashSet<ConnectionId>>),
+}
+
+/// A connection's queue. An idle connection holds only this (no slots: the deque allocates on
+/// first use), where a tokio `mpsc` channel allocates a block of 32 slots and cache-padded
+/// state up front, about 1 KB per socket.
+#[derive(Debug)]
+struct Mailbox {
+    queue: Mutex<Queue>,
+    ready: Notify,
+    capacity: usize,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    items: VecDeque<Arc<Outbound>>,
+    /// The hub dropped the connection, or its receiver is gone.
+    closed: bool,
+}
+
+impl Mailbox {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.ready.notify_one();
+    }
+}
+
+fn mailbox(capacity: usize) -> (Sender, Receiver) {
+    let mailbox = Arc::new(Mailbox {
+        queue: Mutex::default(),
+        ready: Notify::new(),
+        capacity,
+    });
+    (Sender(mailbox.clone()), Receiver(mailbox))
+}
+
+enum Offered {
+    Queued,
+    Full,
+    Closed,
+}
+
+/// The hub's end; dropping it (the connection left the hub) ends the receiver once drained.
+#[derive(Debug)]
+struct Sender(Arc<Mailbox>);
+
+impl Sender {
+    fn offer(&self, message: &Arc<Outbound>) -> Offered {
+        {
+            let mut queue = self.0.lock();
+            if queue.closed {
+                return Offered::Closed;
+            }
+            if queue.items.len() >= self.0.capacity {
+                return Offered::Full;
+            }
+            queue.items.push_back(message.clone());
+        }
+        // Stores a permit when the receiver is not waiting yet, so no wake-up is lost.
+        self.0.ready.notify_one();
+        Offered::Queued
+    }
+}
+
+impl Drop for Sender {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
+/// The connection task's end: messages in order, then `None` once the hub dropped it.
+#[derive(Debug)]
+pub struct Receiver(Arc<Mailbox>);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TryRecvError {
+    Empty,
+    Disconnected,
+}
+
+impl Receiver {
+    pub fn try_recv(&mut self) -> Result<Arc<Outbound>, TryRecvError> {
+        let mut queue = self.0.lock();
+        match queue.items.pop_front() {
+            Some(message) => {
+                // Give a burst's slots back once drained: idle sockets keep none.
+                if queue.items.is_empty() && queue.items.capacity() > 8 {
+                    queue.items = VecDeque::new();
+                }
+                Ok(message)
+            }
+            None if queue.closed => Err(TryRecvError::Disconnected),
+            None => Err(TryRecvError::Empty),
+        }
+    }
+
+    pub async fn recv(&mut self) -> Option<Arc<Outbound>> {
+        loop {
+            match self.try_recv() {
+                Ok(message) => return Some(message),
+                Err(TryRecvError::Disconnected) => return None,
+                Err(TryRecvError::Empty) => self.0.ready.notified().await,
+            }
+        }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let mut queue = self.0.lock();
+        queue.closed = true;
+        queue.items.clear();
     }
 }
 
@@ -310,6 +435,51 @@ mod tests {
         assert_eq!(hub.broadcast(&hello), 2);
         hub.disconnect(a);
         assert_eq!(hub.send_to_session("s1", &hello), 0);
+    }
+
+    #[test]
+    fn a_full_queue_drops_the_connection_after_what_was_queued() {
+        let hub = hub();
+        let (a, mut ra) = hub.connect().expect("a");
+        for n in 0..4 {
+            let text: Arc<str> = n.to_string().into();
+            assert_eq!(hub.broadcast(&Outbound::Text(text)), 1);
+        }
+        // The fifth finds the queue full: the connection leaves the hub.
+        assert_eq!(hub.broadcast(&Outbound::Text("late".into())), 0);
+        assert_eq!(hub.connection_count(), 0);
+        for n in 0..4 {
+            match ra.try_recv().as_deref() {
+                Ok(Outbound::Text(text)) => assert_eq!(&**text, n.to_string()),
+                other => panic!("expected message {n}, got {other:?}"),
+            }
+        }
+        assert_eq!(ra.try_recv().err(), Some(TryRecvError::Disconnected));
+        hub.disconnect(a);
+    }
+
+    #[tokio::test]
+    async fn a_waiting_receiver_wakes_for_a_message_and_for_the_end() {
+        let hub = Arc::new(hub());
+        let (a, mut ra) = hub.connect().expect("a");
+        let sender = hub.clone();
+        let waiter = tokio::spawn(async move {
+            let first = ra.recv().await.map(|m| matches!(*m, Outbound::Text(_)));
+            let end = ra.recv().await.is_none();
+            (first, end)
+        });
+        tokio::task::yield_now().await;
+        assert_eq!(sender.broadcast(&Outbound::Text("hi".into())), 1);
+        sender.disconnect(a);
+        assert_eq!(waiter.await.expect("waiter"), (Some(true), true));
+    }
+
+    #[test]
+    fn a_gone_receiver_is_not_counted() {
+        let hub = hub();
+        let (_a, ra) = hub.connect().expect("a");
+        drop(ra);
+        assert_eq!(hub.broadcast(&Outbound::Text("hi".into())), 0);
     }
 
     #[test]
