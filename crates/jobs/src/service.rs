@@ -266,8 +266,13 @@ pub async fn complete_jobs(
             .to_string();
             let _gate = crate::conn::sqlite_write_gate().lock().await;
             let mut pooled = Pooled::acquire(db).await?;
-            let finished =
+            let written =
                 store::finish_succeeded_jobs_sqlite(&mut pooled.conn(), Ts(now), &runs).await?;
+            if written == completions.len() as u64 {
+                return Ok(vec![true; completions.len()]);
+            }
+            // Some run was fenced out: read back which ones this statement finished.
+            let finished = store::succeeded_at_sqlite(&mut pooled.conn(), Ts(now), &runs).await?;
             let finished: std::collections::HashSet<i64> = finished.into_iter().collect();
             Ok(completions
                 .iter()

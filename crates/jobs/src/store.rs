@@ -223,12 +223,13 @@ pub async fn finish_succeeded_jobs_postgres(
 }
 
 /// Marks many successful runs finished in one statement (SQLite): `runs` is a JSON array of
-/// `{"id", "attempt", "result"}`. Returns the ids still held by the given attempt.
+/// `{"id", "attempt", "result"}`. Returns how many were still held by the given attempt (no
+/// rows come back: on SQLite each returned row costs a hop between threads).
 pub async fn finish_succeeded_jobs_sqlite(
     conn: &mut Conn<'_>,
     now: Ts,
     runs: &str,
-) -> Result<Vec<i64>, sqlx::Error> {
+) -> Result<u64, sqlx::Error> {
     const SQL: &str = "UPDATE worker_jobs SET finished = $1, success = TRUE, \
         result = v.value -> '$.result', outcome = 'succeeded', \
         remove_at = strftime('%Y-%m-%dT%H:%M:%fZ', $1, \
@@ -237,8 +238,30 @@ pub async fn finish_succeeded_jobs_sqlite(
         FROM json_each($2) AS v \
         WHERE worker_jobs.id = v.value ->> '$.id' \
         AND worker_jobs.attempts = v.value ->> '$.attempt' \
-        AND worker_jobs.started IS NOT NULL AND worker_jobs.finished IS NULL \
-        RETURNING worker_jobs.id";
+        AND worker_jobs.started IS NOT NULL AND worker_jobs.finished IS NULL";
+    match conn {
+        Conn::Sqlite(c) => sqlx::query(SQL)
+            .bind(now)
+            .bind(runs)
+            .execute(&mut **c)
+            .await
+            .map(|r| r.rows_affected()),
+        Conn::Postgres(_) => Err(sqlx::Error::Protocol(
+            "finish_succeeded_jobs_sqlite runs on SQLite only".to_owned(),
+        )),
+    }
+}
+
+/// Of `runs` (as for `finish_succeeded_jobs_sqlite`), the ids that statement finished: held by
+/// the given attempt and marked succeeded at `now`. Only read when some run was fenced out.
+pub async fn succeeded_at_sqlite(
+    conn: &mut Conn<'_>,
+    now: Ts,
+    runs: &str,
+) -> Result<Vec<i64>, sqlx::Error> {
+    const SQL: &str = "SELECT worker_jobs.id FROM worker_jobs JOIN json_each($2) AS v \
+        ON worker_jobs.id = v.value ->> '$.id' AND worker_jobs.attempts = v.value ->> '$.attempt' \
+        WHERE worker_jobs.finished = $1 AND worker_jobs.outcome = 'succeeded'";
     match conn {
         Conn::Sqlite(c) => {
             sqlx::query_scalar::<_, i64>(SQL)
@@ -248,7 +271,7 @@ pub async fn finish_succeeded_jobs_sqlite(
                 .await
         }
         Conn::Postgres(_) => Err(sqlx::Error::Protocol(
-            "finish_succeeded_jobs_sqlite runs on SQLite only".to_owned(),
+            "succeeded_at_sqlite runs on SQLite only".to_owned(),
         )),
     }
 }
