@@ -789,20 +789,6 @@ async fn auth_routes_are_rate_limited_per_ip(backend: Backend) {
     app.stop().await;
 }
 
-/// One GraphQL operation over HTTP; `token` as bearer when given.
-async fn graphql(app: &TestApp, token: Option<&str>, query: &str, variables: Value) -> Value {
-    let mut request = app
-        .client
-        .post(app.url("/api/graphql"))
-        .json(&json!({ "query": query, "variables": variables }));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    let response = request.send().await.expect("request");
-    assert_eq!(response.status(), StatusCode::OK);
-    response.json().await.expect("json")
-}
-
 fn graphql_code(body: &Value) -> &str {
     body["errors"][0]["extensions"]["code"]
         .as_str()
@@ -817,13 +803,13 @@ const MY_SESSION: &str = "{ mySession { user { id wallet } session { id createdA
 async fn graphql_signs_in_refreshes_and_signs_out_with_the_rest_rules(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let wallet = TestWallet::from_seed(3);
-    let issued = graphql(
-        &app,
-        None,
-        "mutation { issueNonce { nonce expiresAt } }",
-        json!({}),
-    )
-    .await;
+    let issued = app
+        .graphql(
+            None,
+            "mutation { issueNonce { nonce expiresAt } }",
+            json!({}),
+        )
+        .await;
     let nonce = issued["data"]["issueNonce"]["nonce"]
         .as_str()
         .expect("a nonce")
@@ -832,7 +818,9 @@ async fn graphql_signs_in_refreshes_and_signs_out_with_the_rest_rules(backend: B
     let message = wallet.siwe_fields(&app.base_url, 1, &nonce).render();
     let signature = wallet.sign_message(&message);
 
-    let signed_in = graphql(&app, None, SIGN_IN, json!({ "m": message, "s": signature })).await;
+    let signed_in = app
+        .graphql(None, SIGN_IN, json!({ "m": message, "s": signature }))
+        .await;
     let session = &signed_in["data"]["signInWithEthereum"];
     assert_eq!(
         session["user"]["wallet"],
@@ -847,60 +835,65 @@ async fn graphql_signs_in_refreshes_and_signs_out_with_the_rest_rules(backend: B
     // The token works for REST too, and the same message cannot be replayed.
     let (status, _) = get_session(&app, &token).await;
     assert_eq!(status, StatusCode::OK);
-    let replayed = graphql(&app, None, SIGN_IN, json!({ "m": message, "s": signature })).await;
+    let replayed = app
+        .graphql(None, SIGN_IN, json!({ "m": message, "s": signature }))
+        .await;
     assert_eq!(graphql_code(&replayed), "auth.nonce_reused", "{replayed}");
     assert!(replayed["data"].is_null() || replayed["data"]["signInWithEthereum"].is_null());
 
     // A wrong signer gets the REST route's code.
-    let nonce = graphql(&app, None, "mutation { issueNonce { nonce } }", json!({})).await["data"]
-        ["issueNonce"]["nonce"]
+    let nonce = app
+        .graphql(None, "mutation { issueNonce { nonce } }", json!({}))
+        .await["data"]["issueNonce"]["nonce"]
         .as_str()
         .expect("nonce")
         .to_owned();
     let message = wallet.siwe_fields(&app.base_url, 1, &nonce).render();
     let forged = TestWallet::from_seed(4).sign_message(&message);
-    let refused = graphql(&app, None, SIGN_IN, json!({ "m": message, "s": forged })).await;
+    let refused = app
+        .graphql(None, SIGN_IN, json!({ "m": message, "s": forged }))
+        .await;
     assert_eq!(
         graphql_code(&refused),
         "auth.signature_mismatch",
         "{refused}"
     );
 
-    let mine = graphql(&app, Some(&token), MY_SESSION, json!({})).await;
+    let mine = app.graphql(Some(&token), MY_SESSION, json!({})).await;
     assert_eq!(
         mine["data"]["mySession"]["user"]["wallet"],
         session["user"]["wallet"]
     );
-    let anonymous = graphql(&app, None, MY_SESSION, json!({})).await;
+    let anonymous = app.graphql(None, MY_SESSION, json!({})).await;
     assert_eq!(graphql_code(&anonymous), "UNAUTHORIZED");
 
     // Rotation, and reuse of a spent refresh token revokes the session.
-    let rotated = graphql(&app, None, REFRESH, json!({ "r": refresh_token })).await;
+    let rotated = app
+        .graphql(None, REFRESH, json!({ "r": refresh_token }))
+        .await;
     let new_token = rotated["data"]["refreshSession"]["token"]
         .as_str()
         .expect("a new token")
         .to_owned();
-    let reused = graphql(&app, None, REFRESH, json!({ "r": refresh_token })).await;
+    let reused = app
+        .graphql(None, REFRESH, json!({ "r": refresh_token }))
+        .await;
     assert_eq!(
         graphql_code(&reused),
         "auth.refresh_token_reused",
         "{reused}"
     );
-    let revoked = graphql(&app, Some(&new_token), MY_SESSION, json!({})).await;
+    let revoked = app.graphql(Some(&new_token), MY_SESSION, json!({})).await;
     assert_eq!(graphql_code(&revoked), "UNAUTHORIZED", "{revoked}");
 
     // Sign out ends the access token at once.
     let again = app.sign_in(&wallet).await;
     let token = again["token"].as_str().expect("token");
-    let out = graphql(
-        &app,
-        Some(token),
-        "mutation { signOut { success } }",
-        json!({}),
-    )
-    .await;
+    let out = app
+        .graphql(Some(token), "mutation { signOut { success } }", json!({}))
+        .await;
     assert_eq!(out["data"]["signOut"]["success"], true, "{out}");
-    let after = graphql(&app, Some(token), MY_SESSION, json!({})).await;
+    let after = app.graphql(Some(token), MY_SESSION, json!({})).await;
     assert_eq!(graphql_code(&after), "UNAUTHORIZED");
     app.stop().await;
 }
@@ -908,13 +901,17 @@ async fn graphql_signs_in_refreshes_and_signs_out_with_the_rest_rules(backend: B
 async fn graphql_sign_in_shares_the_per_ip_rate_limit(backend: Backend) {
     let app = TestApp::spawn_with(backend, &[("AUTH_RATE_LIMIT", "3")], &[]).await;
     for _ in 0..3 {
-        let issued = graphql(&app, None, "mutation { issueNonce { nonce } }", json!({})).await;
+        let issued = app
+            .graphql(None, "mutation { issueNonce { nonce } }", json!({}))
+            .await;
         assert!(
             issued["data"]["issueNonce"]["nonce"].is_string(),
             "{issued}"
         );
     }
-    let limited = graphql(&app, None, "mutation { issueNonce { nonce } }", json!({})).await;
+    let limited = app
+        .graphql(None, "mutation { issueNonce { nonce } }", json!({}))
+        .await;
     assert_eq!(graphql_code(&limited), "auth.rate_limited", "{limited}");
     let retry_after = limited["errors"][0]["extensions"]["retryAfter"]
         .as_u64()

@@ -26,19 +26,6 @@ async fn member(app: &TestApp, seed: u8) -> Member {
     }
 }
 
-async fn gql(app: &TestApp, token: Option<&str>, query: &str, variables: Value) -> Value {
-    let mut request = app
-        .client
-        .post(app.url("/api/graphql"))
-        .json(&json!({ "query": query, "variables": variables }));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    let response = request.send().await.expect("request");
-    assert_eq!(response.status(), StatusCode::OK);
-    response.json().await.expect("json")
-}
-
 fn error_code(body: &Value) -> &str {
     body["errors"][0]["extensions"]["code"]
         .as_str()
@@ -62,24 +49,24 @@ async fn graphql_lists_counts_and_marks_read(backend: Backend) {
     for n in 1..=25 {
         notify(&app, alice.user_id, n).await;
     }
-    let page = gql(
-        &app,
-        Some(&alice.token),
-        PAGE,
-        json!({ "p": { "startIndex": 0, "perPage": 10 } }),
-    )
-    .await;
+    let page = app
+        .graphql(
+            Some(&alice.token),
+            PAGE,
+            json!({ "p": { "startIndex": 0, "perPage": 10 } }),
+        )
+        .await;
     let list = &page["data"]["getMyNotifications"];
     assert_eq!(list["total"], 25);
     assert_eq!(list["notifications"].as_array().expect("list").len(), 10);
     assert_eq!(list["notifications"][0]["data"]["n"], 25, "newest first");
-    let last = gql(
-        &app,
-        Some(&alice.token),
-        PAGE,
-        json!({ "p": { "startIndex": 20, "perPage": 10 } }),
-    )
-    .await;
+    let last = app
+        .graphql(
+            Some(&alice.token),
+            PAGE,
+            json!({ "p": { "startIndex": 20, "perPage": 10 } }),
+        )
+        .await;
     assert_eq!(
         last["data"]["getMyNotifications"]["notifications"]
             .as_array()
@@ -88,46 +75,46 @@ async fn graphql_lists_counts_and_marks_read(backend: Backend) {
         5
     );
 
-    let count = gql(
-        &app,
-        Some(&alice.token),
-        "{ getMyUnreadNotificationsCount }",
-        json!({}),
-    )
-    .await;
+    let count = app
+        .graphql(
+            Some(&alice.token),
+            "{ getMyUnreadNotificationsCount }",
+            json!({}),
+        )
+        .await;
     assert_eq!(count["data"]["getMyUnreadNotificationsCount"], 25);
     let id = list["notifications"][0]["id"].as_i64().expect("id");
-    let marked = gql(
-        &app,
-        Some(&alice.token),
-        "mutation($id: PositiveInt!) { markNotificationAsRead(id: $id) { success } }",
-        json!({ "id": id }),
-    )
-    .await;
+    let marked = app
+        .graphql(
+            Some(&alice.token),
+            "mutation($id: PositiveInt!) { markNotificationAsRead(id: $id) { success } }",
+            json!({ "id": id }),
+        )
+        .await;
     assert_eq!(marked["data"]["markNotificationAsRead"]["success"], true);
-    let count = gql(
-        &app,
-        Some(&alice.token),
-        "{ getMyUnreadNotificationsCount }",
-        json!({}),
-    )
-    .await;
+    let count = app
+        .graphql(
+            Some(&alice.token),
+            "{ getMyUnreadNotificationsCount }",
+            json!({}),
+        )
+        .await;
     assert_eq!(count["data"]["getMyUnreadNotificationsCount"], 24);
-    let all = gql(
-        &app,
-        Some(&alice.token),
-        "mutation { markAllNotificationsAsRead { success } }",
-        json!({}),
-    )
-    .await;
+    let all = app
+        .graphql(
+            Some(&alice.token),
+            "mutation { markAllNotificationsAsRead { success } }",
+            json!({}),
+        )
+        .await;
     assert_eq!(all["data"]["markAllNotificationsAsRead"]["success"], true);
-    let count = gql(
-        &app,
-        Some(&alice.token),
-        "{ getMyUnreadNotificationsCount }",
-        json!({}),
-    )
-    .await;
+    let count = app
+        .graphql(
+            Some(&alice.token),
+            "{ getMyUnreadNotificationsCount }",
+            json!({}),
+        )
+        .await;
     assert_eq!(count["data"]["getMyUnreadNotificationsCount"], 0);
     app.stop().await;
 }
@@ -137,91 +124,93 @@ async fn graphql_guards_inputs_and_other_users(backend: Backend) {
     let alice = member(&app, 21).await;
     let bob = member(&app, 22).await;
     notify(&app, alice.user_id, 1).await;
-    let alices = gql(
-        &app,
-        Some(&alice.token),
-        PAGE,
-        json!({ "p": { "startIndex": 0, "perPage": 10 } }),
-    )
-    .await;
+    let alices = app
+        .graphql(
+            Some(&alice.token),
+            PAGE,
+            json!({ "p": { "startIndex": 0, "perPage": 10 } }),
+        )
+        .await;
     let alice_id = alices["data"]["getMyNotifications"]["notifications"][0]["id"]
         .as_i64()
         .expect("id");
 
-    let anonymous = gql(&app, None, "{ getMyUnreadNotificationsCount }", json!({})).await;
+    let anonymous = app
+        .graphql(None, "{ getMyUnreadNotificationsCount }", json!({}))
+        .await;
     assert_eq!(error_code(&anonymous), "UNAUTHORIZED");
-    let forged = gql(
-        &app,
-        Some("not.a.token"),
-        "{ getMyUnreadNotificationsCount }",
-        json!({}),
-    )
-    .await;
+    let forged = app
+        .graphql(
+            Some("not.a.token"),
+            "{ getMyUnreadNotificationsCount }",
+            json!({}),
+        )
+        .await;
     assert_eq!(
         error_code(&forged),
         "UNAUTHORIZED",
         "a bad token is an error, never anonymous"
     );
-    let public = gql(&app, None, "{ health version }", json!({})).await;
+    let public = app.graphql(None, "{ health version }", json!({})).await;
     assert_eq!(public["data"]["health"], "OK");
 
     // Bob sees none of Alice's and cannot touch hers: the same answer as a missing one.
-    let bobs = gql(
-        &app,
-        Some(&bob.token),
-        PAGE,
-        json!({ "p": { "startIndex": 0, "perPage": 10 } }),
-    )
-    .await;
+    let bobs = app
+        .graphql(
+            Some(&bob.token),
+            PAGE,
+            json!({ "p": { "startIndex": 0, "perPage": 10 } }),
+        )
+        .await;
     assert_eq!(bobs["data"]["getMyNotifications"]["total"], 0);
-    let steal = gql(
-        &app,
-        Some(&bob.token),
-        "mutation($id: PositiveInt!) { markNotificationAsRead(id: $id) { success } }",
-        json!({ "id": alice_id }),
-    )
-    .await;
+    let steal = app
+        .graphql(
+            Some(&bob.token),
+            "mutation($id: PositiveInt!) { markNotificationAsRead(id: $id) { success } }",
+            json!({ "id": alice_id }),
+        )
+        .await;
     assert_eq!(error_code(&steal), "NOT_FOUND");
-    let missing = gql(
-        &app,
-        Some(&bob.token),
-        "mutation { markNotificationAsRead(id: 999999) { success } }",
-        json!({}),
-    )
-    .await;
+    let missing = app
+        .graphql(
+            Some(&bob.token),
+            "mutation { markNotificationAsRead(id: 999999) { success } }",
+            json!({}),
+        )
+        .await;
     assert_eq!(error_code(&missing), "NOT_FOUND");
     assert_eq!(
         steal["errors"][0]["message"],
         missing["errors"][0]["message"]
     );
 
-    let too_many = gql(
-        &app,
-        Some(&alice.token),
-        PAGE,
-        json!({ "p": { "startIndex": 0, "perPage": 101 } }),
-    )
-    .await;
+    let too_many = app
+        .graphql(
+            Some(&alice.token),
+            PAGE,
+            json!({ "p": { "startIndex": 0, "perPage": 101 } }),
+        )
+        .await;
     assert_eq!(error_code(&too_many), "BAD_USER_INPUT");
-    let zero = gql(
-        &app,
-        Some(&alice.token),
-        PAGE,
-        json!({ "p": { "startIndex": 0, "perPage": 0 } }),
-    )
-    .await;
+    let zero = app
+        .graphql(
+            Some(&alice.token),
+            PAGE,
+            json!({ "p": { "startIndex": 0, "perPage": 0 } }),
+        )
+        .await;
     assert!(zero["errors"].is_array(), "PositiveInt refuses 0");
-    let create = gql(
-        &app,
-        Some(&alice.token),
-        "mutation { createNotification(userId: 1, data: {a: 1}) { id } }",
-        json!({}),
-    )
-    .await;
+    let create = app
+        .graphql(
+            Some(&alice.token),
+            "mutation { createNotification(userId: 1, data: {a: 1}) { id } }",
+            json!({}),
+        )
+        .await;
     assert_eq!(error_code(&create), "FORBIDDEN");
 
     let deep = format!("{{ {}health{} }}", "__typename ".repeat(0), "");
-    assert!(gql(&app, None, &deep, json!({})).await["errors"].is_null());
+    assert!(app.graphql(None, &deep, json!({})).await["errors"].is_null());
     let mutation_over_get = app.client.get(app.url("/api/graphql?query=mutation%20%7B%20markAllNotificationsAsRead%20%7B%20success%20%7D%20%7D")).send().await.expect("request");
     assert_eq!(mutation_over_get.status(), StatusCode::METHOD_NOT_ALLOWED);
     let query_over_get = app

@@ -291,6 +291,25 @@ impl TestApp {
         response.json().await.expect("sign-in JSON")
     }
 
+    /// One GraphQL operation over HTTP (`token` as bearer when given); the response body.
+    pub async fn graphql(
+        &self,
+        token: Option<&str>,
+        query: &str,
+        variables: serde_json::Value,
+    ) -> serde_json::Value {
+        let mut request = self
+            .client
+            .post(self.url("/api/graphql"))
+            .json(&serde_json::json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("POST /api/graphql");
+        assert_eq!(response.status(), reqwest::StatusCode::OK);
+        response.json().await.expect("GraphQL JSON")
+    }
+
     /// Starts a graceful shutdown without waiting for it (in-flight requests keep running).
     pub fn begin_shutdown(&mut self) {
         if let Some(shutdown) = self.shutdown.take() {
