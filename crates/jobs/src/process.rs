@@ -73,20 +73,11 @@ pub async fn run_worker_process(
     });
     let events = Arc::new(IpcEvents { lines: lines_tx });
     let relay = if let Db::Sqlite(_) = db {
-        let mut published = bus.subscribe();
         let relay = events.clone();
-        Some(tokio::spawn(async move {
-            loop {
-                match published.recv().await {
-                    Ok(event) => relay.emit(WorkerEvent::Relay { event }),
-                    // Sockets recover what a lost event announced on their next heartbeat.
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
-                        tracing::warn!(target: "worker", missed, "bus events not relayed");
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-                }
-            }
-        }))
+        Some(tokio::spawn(platform::bus::forward(
+            bus.subscribe(),
+            move |event| relay.emit(WorkerEvent::Relay { event }),
+        )))
     } else {
         None
     };

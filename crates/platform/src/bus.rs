@@ -21,6 +21,20 @@ pub struct BusEvent {
     pub payload: serde_json::Value,
 }
 
+/// Hands every event `from` receives to `to` until its sender is gone; a lag is logged and
+/// skipped (sockets recover what a lost event announced on their next heartbeat).
+pub async fn forward(mut from: broadcast::Receiver<BusEvent>, mut to: impl FnMut(BusEvent)) {
+    loop {
+        match from.recv().await {
+            Ok(event) => to(event),
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::warn!(target: "bus", missed, "events not forwarded");
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct EventBus {
     db: Db,

@@ -115,19 +115,10 @@ impl Application {
         state.services = Arc::new(services);
         // What worker processes published on their in-process bus (SQLite) reaches this one.
         let bus = state.bus.clone();
-        let mut relayed = workers.events.relayed.subscribe();
-        tokio::spawn(async move {
-            loop {
-                match relayed.recv().await {
-                    Ok(event) => bus.publish_local(event),
-                    // Sockets recover what a lost event announced on their next heartbeat.
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
-                        tracing::warn!(target: "worker", missed, "relayed events dropped");
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-                }
-            }
-        });
+        tokio::spawn(platform::bus::forward(
+            workers.events.relayed.subscribe(),
+            move |event| bus.publish_local(event),
+        ));
         let router = http::router(state.clone(), modules, workers.status.clone());
         Ok(Application {
             listener,
