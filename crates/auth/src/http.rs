@@ -5,15 +5,16 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use platform::{ApiError, AppState, Timestamp};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use platform::{ApiError, AppState, ErrorBody, Timestamp};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::AuthError;
 use crate::service::{AuthService, AuthUser, ClientInfo, Credentials};
@@ -23,14 +24,17 @@ pub const REFRESH_COOKIE: &str = "qd_refresh";
 pub const CSRF_COOKIE: &str = "qd_csrf";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/auth/nonce", get(nonce))
-        .route("/auth/siwe", post(sign_in))
-        .route("/auth/refresh", post(refresh))
-        .route("/auth/logout", post(logout))
-        .route("/auth/logout-all", post(logout_everywhere))
-        .route("/auth/session", get(session))
+/// OpenAPI tag of every `/auth/*` operation.
+const TAG: &str = "auth";
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(nonce))
+        .routes(routes!(sign_in))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(logout_everywhere))
+        .routes(routes!(session))
 }
 
 /// Guard taken first by every `/auth/*` handler: 429 with `Retry-After` once a client IP
@@ -69,26 +73,41 @@ fn service(state: &AppState) -> &Arc<AuthService> {
     state.service::<AuthService>()
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct NonceIssued {
+    /// Put it in the SIWE message's `Nonce:` field; it is single-use.
+    nonce: String,
+    expires_at: Timestamp,
+}
+
+/// A fresh single-use SIWE nonce.
+#[utoipa::path(get, path = "/auth/nonce", tag = TAG, responses(
+    (status = 200, body = NonceIssued),
+    (status = 429, description = "per-IP rate limit; see `Retry-After`", body = ErrorBody),
+))]
 async fn nonce(_: AuthRateLimit, State(state): State<AppState>) -> Result<Response, AuthError> {
     let (nonce, expires_at) = service(&state).issue_nonce().await?;
-    let mut response = Json(json!({ "nonce": nonce, "expiresAt": expires_at })).into_response();
+    let mut response = Json(NonceIssued { nonce, expires_at }).into_response();
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct SignInBody {
+    /// The EIP-4361 message, exactly as signed.
     message: String,
+    /// 65-byte `0x` hex (EIP-191 personal_sign), or an ERC-1271 wallet's signature.
     signature: String,
     /// `bearer` (default): tokens in the body. `cookie`: HttpOnly cookies and a CSRF token.
     #[serde(default)]
     mode: Mode,
 }
 
-#[derive(Debug, Default, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Deserialize, Clone, Copy, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "lowercase")]
 enum Mode {
     #[default]
@@ -96,6 +115,43 @@ enum Mode {
     Cookie,
 }
 
+/// The signed-in user with their tokens (`bearer`), or with HttpOnly cookies and a CSRF token
+/// (`cookie`).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct SignedIn {
+    /// Bearer mode: the access token (JWT) for `Authorization: Bearer`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<String>,
+    /// Bearer mode: spend it once at `/auth/refresh`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
+    /// Cookie mode: send it back as `X-CSRF-Token` on state-changing requests.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    csrf_token: Option<String>,
+    /// When the access token expires.
+    expires_at: Timestamp,
+    /// When the session (its refresh token family) expires.
+    refresh_expires_at: Timestamp,
+    user: UserView,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct UserView {
+    id: i64,
+    wallet: String,
+    is_admin: bool,
+}
+
+/// Verifies a signed SIWE message and opens a session.
+#[utoipa::path(post, path = "/auth/siwe", tag = TAG, request_body = SignInBody, responses(
+    (status = 200, body = SignedIn, headers(("set-cookie" = String, description = "cookie mode only"))),
+    (status = 400, description = "malformed message or signature, or a SIWE check failed (`auth.*` code names which)", body = ErrorBody),
+    (status = 401, description = "the signature does not match the address, or the user is disabled", body = ErrorBody),
+    (status = 422, description = "the body is not a sign-in request", body = ErrorBody),
+    (status = 429, body = ErrorBody),
+))]
 async fn sign_in(
     _: AuthRateLimit,
     State(state): State<AppState>,
@@ -116,13 +172,24 @@ async fn sign_in(
     Ok(credentials_response(&state, credentials, body.mode))
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RefreshBody {
     refresh_token: Option<String>,
 }
 
-/// Bearer clients send `{refreshToken}`; cookie clients send the cookie and the CSRF header.
+/// Spends a refresh token for new credentials. Bearer clients send `{refreshToken}`; cookie
+/// clients send no body, the refresh cookie and the CSRF header. A spent token presented
+/// again revokes its whole session.
+#[utoipa::path(post, path = "/auth/refresh", tag = TAG,
+    request_body(content = RefreshBody, description = "bearer mode only; cookie mode sends no body"),
+    params(("x-csrf-token" = Option<String>, Header, description = "cookie mode")),
+    responses(
+        (status = 200, body = SignedIn),
+        (status = 401, description = "unknown, expired, spent or revoked refresh token", body = ErrorBody),
+        (status = 403, description = "cookie mode without a matching CSRF token", body = ErrorBody),
+        (status = 429, body = ErrorBody),
+))]
 async fn refresh(
     _: AuthRateLimit,
     State(state): State<AppState>,
@@ -156,6 +223,23 @@ async fn refresh(
     }
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct LoggedOut {
+    success: bool,
+    /// `/auth/logout-all` only: how many sessions ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sessions_ended: Option<usize>,
+}
+
+/// Ends this session: its access tokens stop working and its sockets close, on every instance.
+#[utoipa::path(post, path = "/auth/logout", tag = TAG,
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, body = LoggedOut),
+        (status = 401, body = ErrorBody),
+        (status = 429, body = ErrorBody),
+))]
 async fn logout(
     _: AuthRateLimit,
     State(state): State<AppState>,
@@ -164,56 +248,106 @@ async fn logout(
     service(&state)
         .logout(user.user_id, &user.session_id)
         .await?;
-    let mut response = Json(json!({ "success": true })).into_response();
+    let mut response = Json(LoggedOut {
+        success: true,
+        sessions_ended: None,
+    })
+    .into_response();
     clear_cookies(&mut response);
     Ok(response)
 }
 
+/// Ends every session of the signed-in user.
+#[utoipa::path(post, path = "/auth/logout-all", tag = TAG,
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, body = LoggedOut),
+        (status = 401, body = ErrorBody),
+        (status = 429, body = ErrorBody),
+))]
 async fn logout_everywhere(
     _: AuthRateLimit,
     State(state): State<AppState>,
     user: AuthUser,
 ) -> Result<Response, AuthError> {
     let ended = service(&state).logout_everywhere(user.user_id).await?;
-    let mut response = Json(json!({ "success": true, "sessionsEnded": ended })).into_response();
+    let mut response = Json(LoggedOut {
+        success: true,
+        sessions_ended: Some(ended),
+    })
+    .into_response();
     clear_cookies(&mut response);
     Ok(response)
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+struct SessionView {
+    user: UserView,
+    session: SessionInfo,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct SessionInfo {
+    id: String,
+    created_at: Timestamp,
+    expires_at: Timestamp,
+}
+
+/// The signed-in user and their current session.
+#[utoipa::path(get, path = "/auth/session", tag = TAG,
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, body = SessionView),
+        (status = 401, body = ErrorBody),
+        (status = 429, body = ErrorBody),
+))]
 async fn session(
     _: AuthRateLimit,
     State(state): State<AppState>,
     user: AuthUser,
-) -> Result<Json<Value>, AuthError> {
+) -> Result<Json<SessionView>, AuthError> {
     let session = service(&state).session(&user.session_id).await?;
-    Ok(Json(json!({
-        "user": { "id": user.user_id, "wallet": user.wallet, "isAdmin": user.is_admin },
-        "session": { "id": user.session_id, "createdAt": session.created_at, "expiresAt": session.expires_at },
-    })))
-}
-
-fn user_json(credentials: &Credentials) -> Value {
-    json!({ "id": credentials.user_id, "wallet": credentials.wallet, "isAdmin": credentials.is_admin })
+    Ok(Json(SessionView {
+        user: UserView {
+            id: user.user_id,
+            wallet: user.wallet,
+            is_admin: user.is_admin,
+        },
+        session: SessionInfo {
+            id: user.session_id,
+            created_at: session.created_at,
+            expires_at: session.expires_at,
+        },
+    }))
 }
 
 fn credentials_response(state: &AppState, credentials: Credentials, mode: Mode) -> Response {
+    let user = UserView {
+        id: credentials.user_id,
+        wallet: credentials.wallet,
+        is_admin: credentials.is_admin,
+    };
     let mut response = match mode {
-        Mode::Bearer => Json(json!({
-            "token": credentials.access_token,
-            "refreshToken": credentials.refresh_token,
-            "expiresAt": credentials.access_expires_at,
-            "refreshExpiresAt": credentials.session_expires_at,
-            "user": user_json(&credentials),
-        }))
+        Mode::Bearer => Json(SignedIn {
+            token: Some(credentials.access_token),
+            refresh_token: Some(credentials.refresh_token),
+            csrf_token: None,
+            expires_at: credentials.access_expires_at,
+            refresh_expires_at: credentials.session_expires_at,
+            user,
+        })
         .into_response(),
         Mode::Cookie => {
             let csrf = crate::tokens::random_base64(24);
-            let mut response = Json(json!({
-                "expiresAt": credentials.access_expires_at,
-                "refreshExpiresAt": credentials.session_expires_at,
-                "csrfToken": csrf,
-                "user": user_json(&credentials),
-            }))
+            let mut response = Json(SignedIn {
+                token: None,
+                refresh_token: None,
+                csrf_token: Some(csrf.clone()),
+                expires_at: credentials.access_expires_at,
+                refresh_expires_at: credentials.session_expires_at,
+                user,
+            })
             .into_response();
             let secure = service(state).secure_cookies;
             let now = Timestamp::now();

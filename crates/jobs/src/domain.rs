@@ -19,7 +19,7 @@ pub const SYSTEM_USER: i64 = 0;
 pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(3600);
 
 /// One row of `worker_jobs`, as every query returns it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkerJob {
     pub id: i64,
@@ -27,6 +27,7 @@ pub struct WorkerJob {
     pub job_type: String,
     pub user_id: i64,
     #[serde(serialize_with = "serialize_json")]
+    #[schema(value_type = Object)]
     pub data: Json<Value>,
     pub due: DateTime<Utc>,
     pub started: Option<DateTime<Utc>>,
@@ -34,6 +35,7 @@ pub struct WorkerJob {
     pub remove_at: DateTime<Utc>,
     pub success: Option<bool>,
     #[serde(serialize_with = "serialize_optional_json")]
+    #[schema(value_type = Option<Object>)]
     pub result: Option<Json<Value>>,
     pub cron_schedule: Option<String>,
     pub auto_reschedule_on_failure: bool,
@@ -126,7 +128,7 @@ impl WorkerJob {
 /// Where a job is in its life. `Failed` is a finished failure with no follow-up
 /// (a permanent failure); `Rescheduled` failed and has a follow-up job; `Dead` used up its
 /// attempts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum JobStatus {
     Pending,

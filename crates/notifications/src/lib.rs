@@ -10,12 +10,13 @@ pub mod ws;
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::http::Extensions;
 use axum::routing::get;
 use platform::{AppState, Migration, Module, migration};
 use realtime::{Hub, Limits};
 pub use service::NotificationService;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub const MIGRATIONS: &[Migration] = &[
     migration!(202611210101, "notifications", "202611210101_notifications"),
@@ -52,8 +53,8 @@ fn provide(state: &AppState, services: &mut Extensions) {
     services.insert(service);
 }
 
-fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/ws", get(ws::upgrade))
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(ws::upgrade))
         .route("/ws", get(ws::upgrade))
 }

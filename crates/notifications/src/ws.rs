@@ -11,7 +11,7 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use platform::{ApiError, AppState};
+use platform::{ApiError, AppState, ErrorBody};
 use realtime::{ConnectionId, Outbound, Receiver, envelope};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -38,6 +38,18 @@ pub struct ConnectParams {
     token: Option<String>,
 }
 
+/// The real-time channel (also at `/ws`): seed 000's `{type, data, timestamp}` envelope;
+/// authenticate with the access cookie, `?token=`, or a `user_authenticated` message, then
+/// `resume {since}` and `ack {id}`.
+#[utoipa::path(get, path = "/api/ws", tag = "realtime",
+    params(("token" = Option<String>, Query, description = "access token, for clients that cannot send cookies")),
+    responses(
+        (status = 101, description = "switched to the WebSocket protocol"),
+        (status = 400, description = "not a WebSocket upgrade request", body = ErrorBody),
+        (status = 401, description = "the token is invalid, expired or revoked", body = ErrorBody),
+        (status = 403, description = "`Origin` not allowed", body = ErrorBody),
+        (status = 503, description = "connection limit reached", body = ErrorBody),
+))]
 pub async fn upgrade(
     upgrade: WebSocketUpgrade,
     State(state): State<AppState>,

@@ -75,9 +75,30 @@ impl ApiError {
         ApiError::from_status(StatusCode::NOT_FOUND, "no such resource")
     }
 
-    pub fn body(&self) -> serde_json::Value {
-        serde_json::json!({ "error": { "code": self.code, "message": self.message } })
+    pub fn body(&self) -> ErrorBody<'_> {
+        ErrorBody {
+            error: ErrorDetail {
+                code: &self.code,
+                message: &self.message,
+            },
+        }
     }
+}
+
+/// The envelope on the wire, and its OpenAPI schema: `{"error":{"code","message"}}`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody<'a> {
+    pub error: ErrorDetail<'a>,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail<'a> {
+    /// Stable, dotted snake_case; clients branch on this, never on `message`.
+    #[schema(example = "http.not_found")]
+    pub code: &'a str,
+    /// For people; may change between versions.
+    pub message: &'a str,
 }
 
 impl IntoResponse for ApiError {

@@ -15,7 +15,7 @@ pub mod users;
 
 pub use config::Config;
 pub use db::{Backend, Db, DbError, Tx};
-pub use error::ApiError;
+pub use error::{ApiError, ErrorBody};
 pub use job::{Job, JobContext, JobFailure, JobRegistry};
 pub use module::{Migration, Module};
 pub use state::AppState;

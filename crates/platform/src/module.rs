@@ -1,7 +1,7 @@
 //! The module contract: what a vertical slice (notifications, tasks, gifts...) hands the server.
 
-use axum::Router;
 use axum::http::Extensions;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::config::Config;
 use crate::job::JobRegistry;
@@ -20,14 +20,16 @@ pub struct Migration {
 /// A module as the server wires it in: its migrations, applied in version order across all
 /// modules; the services it provides to every handler (`AppState::service::<T>()`), built
 /// once at start in module order; its HTTP routes, merged into the one router; and its job
-/// handlers (with the recurring jobs and chain subscriptions it asks for). GraphQL objects
-/// are merged statically in the server crate.
+/// handlers (with the recurring jobs and chain subscriptions it asks for). Routes are
+/// registered with `utoipa_axum::routes!`, so each one's OpenAPI operation comes from the
+/// handler's own `#[utoipa::path]` and the served document cannot drift from the router.
+/// GraphQL objects are merged statically in the server crate.
 #[derive(Clone, Copy)]
 pub struct Module {
     pub name: &'static str,
     pub migrations: &'static [Migration],
     pub provide: fn(&AppState, &mut Extensions),
-    pub routes: fn() -> Router<AppState>,
+    pub routes: fn() -> OpenApiRouter<AppState>,
     pub register_jobs: fn(&mut JobRegistry, &Config),
 }
 
@@ -44,8 +46,8 @@ impl std::fmt::Debug for Module {
 pub fn provides_nothing(_: &AppState, _: &mut Extensions) {}
 
 /// A module with no routes of its own.
-pub fn no_routes() -> Router<AppState> {
-    Router::new()
+pub fn no_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
 }
 
 /// A module with no jobs of its own.

@@ -10,13 +10,16 @@ use async_graphql::parser::types::OperationType;
 use async_graphql::{EmptySubscription, MergedObject, Object, Schema};
 use auth::ClientInfo;
 use auth::graphql::Viewer;
+use axum::Extension;
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::{Json, Router};
 use platform::config::AppMode;
-use platform::{ApiError, AppState};
+use platform::{ApiError, AppState, ErrorBody};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 #[derive(Debug, Default)]
 pub struct BaseQuery;
@@ -66,18 +69,21 @@ pub fn schema(state: &AppState) -> AppSchema {
 }
 
 /// The GraphQL routes; the schema is built once and shared by both methods.
-pub fn routes(state: &AppState) -> Router<AppState> {
-    let schema = Arc::new(schema(state));
-    let for_get = schema.clone();
-    Router::new().route(
-        "/api/graphql",
-        axum::routing::get(move |state, peer, method, headers, uri| {
-            get(for_get.clone(), state, peer, method, headers, uri)
-        })
-        .post(move |state, peer, method, headers, body| {
-            post(schema.clone(), state, peer, method, headers, body)
-        }),
-    )
+pub fn routes(state: &AppState) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get, post))
+        .layer(Extension(Arc::new(schema(state))))
+}
+
+/// A GraphQL request (the GraphQL-over-HTTP JSON body; POST also takes an array of them).
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)] // reason: describes the body for the OpenAPI document; async-graphql parses it
+struct GraphqlRequest {
+    query: String,
+    #[schema(value_type = Option<Object>)]
+    variables: Option<serde_json::Value>,
+    #[schema(rename = "operationName")]
+    operation_name: Option<String>,
 }
 
 async fn viewer(state: &AppState, method: &Method, headers: &HeaderMap) -> Viewer {
@@ -95,8 +101,21 @@ fn client(peer: SocketAddr, headers: &HeaderMap) -> ClientInfo {
     }
 }
 
+/// Queries only (no mutations over GET). Without `query`: GraphiQL in development, else 400.
+#[utoipa::path(get, path = "/api/graphql", tag = "graphql",
+    params(
+        ("query" = Option<String>, Query),
+        ("variables" = Option<String>, Query, description = "JSON object"),
+        ("operationName" = Option<String>, Query),
+    ),
+    security((), ("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "`{data, errors}`; field errors carry `extensions.code`", body = Object),
+        (status = 400, body = ErrorBody),
+        (status = 405, description = "a mutation sent over GET", body = ErrorBody),
+))]
 async fn get(
-    schema: Arc<AppSchema>,
+    Extension(schema): Extension<Arc<AppSchema>>,
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     method: Method,
@@ -138,8 +157,17 @@ async fn get(
     Json(schema.execute(request).await).into_response()
 }
 
+/// Queries and mutations; a JSON array runs as a batch.
+#[utoipa::path(post, path = "/api/graphql", tag = "graphql",
+    request_body = GraphqlRequest,
+    security((), ("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "`{data, errors}` (an array for a batch); field errors carry `extensions.code`", body = Object),
+        (status = 400, body = ErrorBody),
+        (status = 415, body = ErrorBody),
+))]
 async fn post(
-    schema: Arc<AppSchema>,
+    Extension(schema): Extension<Arc<AppSchema>>,
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     method: Method,

@@ -3,6 +3,7 @@
 
 pub mod assets;
 pub mod cli;
+pub mod edge;
 pub mod graphql;
 pub mod health;
 pub mod http;

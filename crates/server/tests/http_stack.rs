@@ -16,7 +16,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use test_support::{Backend, TestApp, both_backends};
 
-fn probe_routes() -> Router<AppState> {
+fn probe_routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
     Router::new()
         .route(
             "/api/test/echo",
@@ -26,6 +26,7 @@ fn probe_routes() -> Router<AppState> {
         )
         .route("/api/test/panic", get(|| async { panic_now() }))
         .route("/api/test/slow/{key}", get(slow))
+        .into()
 }
 
 /// Keys of slow requests whose handler has started, and a wake-up for those waiting on one.
