@@ -219,6 +219,9 @@ impl Db {
         if let Some(pair) = versions.windows(2).find(|w| w[0] == w[1]) {
             return Err(DbError::DuplicateMigrationVersion(pair[0]));
         }
+        if self.already_applied(&migrations).await {
+            return Ok(Vec::new());
+        }
         let mut migrator = Migrator::with_migrations(migrations);
         // A deployment may enable a subset of modules; their applied migrations stay recorded.
         migrator.set_ignore_missing(true);
@@ -226,10 +229,40 @@ impl Db {
         let before = self.applied_versions().await?;
         match self {
             Db::Sqlite(pool) => migrator.run(pool).await.map_err(DbError::Migration)?,
-            Db::Postgres(pool) => migrator.run(pool).await.map_err(DbError::Migration)?,
+            Db::Postgres(pool) => {
+                // sqlx's migrator returns on an error without releasing its session-level
+                // advisory lock; that connection must not go back to the pool, or every later
+                // migration (this process or another) waits on it forever.
+                let mut conn = pool.acquire().await?;
+                if let Err(e) = migrator.run(&mut *conn).await {
+                    let _ = sqlx::Connection::close(conn.detach()).await;
+                    return Err(DbError::Migration(e));
+                }
+            }
         }
         let after = self.applied_versions().await?;
         Ok(after.into_iter().filter(|v| !before.contains(v)).collect())
+    }
+
+    /// The common start: every migration is already recorded as applied, with the checksum of
+    /// the SQL this binary carries. One read instead of the migrator's lock, table check,
+    /// listing and unlock; anything else (a table missing, a version pending, a checksum
+    /// changed, a failed run) takes the migrator's path, which applies or reports it.
+    async fn already_applied(&self, migrations: &[sqlx::migrate::Migration]) -> bool {
+        let select = "SELECT version, checksum FROM _sqlx_migrations WHERE success";
+        let applied: Result<Vec<(i64, Vec<u8>)>, sqlx::Error> = match self {
+            Db::Sqlite(pool) => sqlx::query_as(select).fetch_all(pool).await,
+            Db::Postgres(pool) => sqlx::query_as(select).fetch_all(pool).await,
+        };
+        let Ok(applied) = applied else {
+            return false;
+        };
+        let applied: std::collections::HashMap<i64, Vec<u8>> = applied.into_iter().collect();
+        migrations.iter().all(|m| {
+            applied
+                .get(&m.version)
+                .is_some_and(|checksum| checksum.as_slice() == &*m.checksum)
+        })
     }
 
     /// Versions recorded in sqlx's `_sqlx_migrations` table (empty before the first run).

@@ -11,7 +11,7 @@ use tokio::sync::Notify;
 use axum::Json;
 use axum::Router;
 use axum::routing::{get, post};
-use platform::{AppState, Module};
+use platform::{AppState, Migration, Module};
 use reqwest::StatusCode;
 use serde_json::Value;
 use test_support::{Backend, TestApp, both_backends};
@@ -340,11 +340,45 @@ async fn migrations_apply_once(backend: Backend) {
         db.migrate(&server::modules()).await.expect("migrate"),
         Vec::<i64>::new()
     );
+
+    // An applied migration whose SQL changed since is refused, not skipped.
+    let mut edited = server::modules();
+    let mut migrations = edited[0].migrations.to_vec();
+    migrations[0].sqlite = "CREATE TABLE edited_since (id INTEGER);";
+    migrations[0].postgres = "CREATE TABLE edited_since (id BIGINT);";
+    edited[0].migrations = Box::leak(migrations.into_boxed_slice());
+    assert!(
+        db.migrate(&edited).await.is_err(),
+        "a changed migration is an error"
+    );
+    // A new migration is applied on the next start, once.
+    let mut grown = server::modules();
+    let added = Migration {
+        version: 299_912_310_001,
+        description: "added later",
+        sqlite: "CREATE TABLE added_later (id INTEGER);",
+        postgres: "CREATE TABLE added_later (id BIGINT);",
+    };
+    grown.push(Module {
+        name: "added",
+        migrations: Box::leak(Box::new([added])),
+        ..server::modules()[0]
+    });
+    assert_eq!(
+        db.migrate(&grown).await.expect("migrate"),
+        vec![299_912_310_001]
+    );
+    assert_eq!(
+        db.migrate(&grown).await.expect("migrate"),
+        Vec::<i64>::new()
+    );
     db.close().await;
     let again = TestApp::spawn_on(test_db, &[], &[]).await;
+    let mut with_added = applied.clone();
+    with_added.push(299_912_310_001);
     assert_eq!(
         again.db.applied_versions().await.expect("versions"),
-        applied
+        with_added
     );
     again.stop().await;
 }
