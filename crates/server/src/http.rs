@@ -5,7 +5,7 @@
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::Request;
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
@@ -15,12 +15,12 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::timeout::TimeoutLayer;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::edge::{self, EdgeLayer, X_REQUEST_ID};
+use crate::timeout::RequestTimeoutLayer;
 use crate::{assets, graphql, health};
 
 /// Paths under these prefixes are API: unknown ones answer a JSON 404, never the SPA.
@@ -132,11 +132,10 @@ pub fn router(state: AppState, modules: &[Module], workers: jobs::WorkersStatus)
             .layer(EdgeLayer { hsts })
             .option_layer(cors)
             .layer(CatchPanicLayer::custom(edge::panic_response))
-            .layer(TimeoutLayer::with_status_code(
-                StatusCode::REQUEST_TIMEOUT,
-                config.request_timeout,
-            ))
-            .layer(RequestBodyLimitLayer::new(config.max_body_bytes)),
+            .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
+            .layer(RequestTimeoutLayer {
+                limit: config.request_timeout,
+            }),
     )
 }
 

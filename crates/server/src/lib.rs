@@ -7,6 +7,7 @@ pub mod edge;
 pub mod graphql;
 pub mod health;
 pub mod http;
+pub mod timeout;
 
 use std::future::Future;
 use std::net::SocketAddr;
