@@ -432,7 +432,7 @@ impl AuthService {
             user_id: status.user_id,
             is_admin: self.admin_wallets.contains(&status.wallet),
             wallet: status.wallet,
-            session_id: claims.sid,
+            session_id: claims.sid.clone(),
         })
     }
 

@@ -1,6 +1,8 @@
 //! Session credentials: HS256 JWT access tokens (one algorithm, every claim required) and
 //! opaque refresh tokens, stored only as SHA-256 hashes.
 
+use std::sync::Arc;
+
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
 use platform::Timestamp;
@@ -29,6 +31,10 @@ pub struct TokenKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    /// Tokens that passed `validation`, by their exact text: the same text verifies the same
+    /// way again, so a repeat only re-checks expiry (a full check, base64 + JSON + HMAC, was
+    /// ~4 % of a GraphQL request). Bounded, and entries live at most `VERIFIED_TTL`.
+    verified: moka::sync::Cache<String, Arc<AccessClaims>>,
     issuer: String,
     audience: String,
     pub access_ttl: std::time::Duration,
@@ -43,6 +49,9 @@ impl std::fmt::Debug for TokenKeys {
 }
 
 const ACCESS: &str = "access";
+/// Seconds of clock skew allowed on `exp` (and `nbf`).
+const LEEWAY: u64 = 5;
+const VERIFIED_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl TokenKeys {
     /// Derives the signing key from `SESSION_ENCRYPTION_KEY` with a purpose label, so the
@@ -59,12 +68,16 @@ impl TokenKeys {
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
-        validation.leeway = 5;
+        validation.leeway = LEEWAY;
         validation.validate_nbf = true;
         TokenKeys {
             encoding: EncodingKey::from_secret(&key),
             decoding: DecodingKey::from_secret(&key),
             validation,
+            verified: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(VERIFIED_TTL)
+                .build(),
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
             access_ttl,
@@ -94,7 +107,16 @@ impl TokenKeys {
         (token, expires)
     }
 
-    pub fn verify_access(&self, token: &str) -> Result<AccessClaims, AuthError> {
+    pub fn verify_access(&self, token: &str) -> Result<Arc<AccessClaims>, AuthError> {
+        if let Some(claims) = self.verified.get(token) {
+            // The rule jsonwebtoken applies: expired once `exp` is more than the leeway ago.
+            let now = jsonwebtoken::get_current_timestamp();
+            if claims.exp.saturating_add(LEEWAY as i64) < now as i64 {
+                self.verified.invalidate(token);
+                return Err(AuthError::TokenExpired);
+            }
+            return Ok(claims);
+        }
         let data = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
             .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => AuthError::TokenExpired,
@@ -104,6 +126,8 @@ impl TokenKeys {
         if claims.typ != ACCESS || claims.sub.parse::<i64>().is_err() || claims.sid.is_empty() {
             return Err(AuthError::InvalidToken);
         }
+        let claims = Arc::new(claims);
+        self.verified.insert(token.to_owned(), claims.clone());
         Ok(claims)
     }
 }

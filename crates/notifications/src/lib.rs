@@ -44,6 +44,8 @@ fn provide(state: &AppState, services: &mut Extensions) {
         max_connections_per_user: config.ws_max_connections_per_user as usize,
         queue: 1024,
     }));
+    // One task paces every socket's ping, instead of a timer in each.
+    hub.start_ticker(ws::PING_INTERVAL);
     let service = Arc::new(NotificationService::new(
         state.db.clone(),
         state.bus.clone(),

@@ -1,6 +1,6 @@
 //! SQL of the notifications module, one function per statement.
 
-use platform::{Db, Timestamp, Tx, on_db, on_tx};
+use platform::{Db, Reads, Timestamp, Tx, on_db, on_read, on_tx};
 use sqlx::types::Json;
 
 use crate::domain::Notification;
@@ -54,13 +54,13 @@ pub async fn insert_notification(
 /// A page, newest first, with the user's total in the same statement (one round trip; the
 /// uncorrelated subquery runs once). `None` for the total when the page is empty.
 pub async fn page_with_total(
-    db: &Db,
+    reads: &Reads,
     user_id: i64,
     offset: i64,
     limit: i64,
 ) -> Result<(Vec<Notification>, Option<i64>), sqlx::Error> {
     type PageRow = (i64, i64, i64, Json<serde_json::Value>, bool, Timestamp, i64);
-    let rows: Vec<PageRow> = on_db!(db, pool => {
+    let rows: Vec<PageRow> = on_read!(reads, exec => {
         sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS}, (SELECT COUNT(*) FROM notifications WHERE user_id = $1) \
              FROM notifications WHERE user_id = $1 ORDER BY seq DESC LIMIT $2 OFFSET $3"
@@ -68,7 +68,7 @@ pub async fn page_with_total(
         .bind(user_id)
         .bind(limit)
         .bind(offset)
-        .fetch_all(pool)
+        .fetch_all(exec)
         .await
     })?;
     let total = rows.first().map(|row| row.6);
@@ -81,13 +81,13 @@ pub async fn page_with_total(
     Ok((page, total))
 }
 
-pub async fn count_notifications(db: &Db, user_id: i64) -> Result<i64, sqlx::Error> {
-    on_db!(db, pool => sqlx::query_scalar("SELECT COUNT(*) FROM notifications WHERE user_id = $1").bind(user_id).fetch_one(pool).await)
+pub async fn count_notifications(reads: &Reads, user_id: i64) -> Result<i64, sqlx::Error> {
+    on_read!(reads, exec => sqlx::query_scalar("SELECT COUNT(*) FROM notifications WHERE user_id = $1").bind(user_id).fetch_one(exec).await)
 }
 
-pub async fn count_unread(db: &Db, user_id: i64) -> Result<i64, sqlx::Error> {
-    on_db!(db, pool => {
-        sqlx::query_scalar("SELECT COUNT(*) FROM notifications WHERE user_id = $1 AND read = FALSE").bind(user_id).fetch_one(pool).await
+pub async fn count_unread(reads: &Reads, user_id: i64) -> Result<i64, sqlx::Error> {
+    on_read!(reads, exec => {
+        sqlx::query_scalar("SELECT COUNT(*) FROM notifications WHERE user_id = $1 AND read = FALSE").bind(user_id).fetch_one(exec).await
     })
 }
 
@@ -158,22 +158,25 @@ pub async fn unacknowledged(
     Ok(rows.into_iter().map(from_row).collect())
 }
 
-pub async fn find_notification(db: &Db, id: i64) -> Result<Option<Notification>, sqlx::Error> {
-    let row: Option<Row> = on_db!(db, pool => {
+pub async fn find_notification(
+    reads: &Reads,
+    id: i64,
+) -> Result<Option<Notification>, sqlx::Error> {
+    let row: Option<Row> = on_read!(reads, exec => {
         sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM notifications WHERE id = $1")))
             .bind(id)
-            .fetch_optional(pool)
+            .fetch_optional(exec)
             .await
     })?;
     Ok(row.map(from_row))
 }
 
 /// `(lowest, highest)` sequence numbers kept for a user (0, 0 when none).
-pub async fn seq_range(db: &Db, user_id: i64) -> Result<(i64, i64), sqlx::Error> {
-    on_db!(db, pool => {
+pub async fn seq_range(reads: &Reads, user_id: i64) -> Result<(i64, i64), sqlx::Error> {
+    on_read!(reads, exec => {
         sqlx::query_as("SELECT COALESCE(MIN(seq), 0), COALESCE(MAX(seq), 0) FROM notifications WHERE user_id = $1")
             .bind(user_id)
-            .fetch_one(pool)
+            .fetch_one(exec)
             .await
     })
 }

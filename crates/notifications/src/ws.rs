@@ -3,6 +3,7 @@
 //! connection reaping, per-connection rate limit, and gap-free, duplicate-free delivery of a
 //! user's notifications: replay after `resume {since}`, then live, both keyed by `seq`.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,16 +12,19 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use platform::{ApiError, AppState, ErrorBody};
 use realtime::{ConnectionId, Outbound, Receiver, envelope};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tokio::time::Sleep;
 
 use crate::domain::MAX_REPLAY;
 use crate::service::NotificationService;
 
-/// How often the server pings; a connection silent for two intervals is dead.
-const PING_INTERVAL: Duration = Duration::from_secs(30);
+/// How often the server pings each socket (the hub's shared ticker hands each connection a
+/// `Tick` once per interval); a connection silent for two intervals is dead.
+pub(crate) const PING_INTERVAL: Duration = Duration::from_secs(30);
 /// Replay is read in pages of this many notifications.
 const REPLAY_PAGE: i64 = 500;
 /// After authentication, live notifications wait this long for the client's `resume` (so a
@@ -142,7 +146,7 @@ fn serve(socket: WebSocket, pending: Pending) -> impl Future<Output = ()> + Send
         last_sent: 0,
         max_sent: 0,
         limiter,
-        resume_by: None,
+        hold: None,
     };
     async move {
         if let Some(user) = connection.user.take() {
@@ -179,8 +183,9 @@ struct Connection {
     /// Highest `seq` actually sent on this connection (acks above it are forged).
     max_sent: i64,
     limiter: MessageRate,
-    /// Set at authentication: live delivery is held until `resume` or this instant.
-    resume_by: Option<tokio::time::Instant>,
+    /// Set at authentication: live delivery is held until `resume` or this timer ends. Boxed
+    /// and only while holding: an idle socket keeps one word for it, and no timer.
+    hold: Option<Pin<Box<Sleep>>>,
 }
 
 enum Flow {
@@ -190,32 +195,36 @@ enum Flow {
 
 impl Connection {
     /// Takes `&mut self`, not `self`: a moved-in connection would be stored twice, once in
-    /// `serve`'s future and once in this one.
+    /// `serve`'s future and once in this one. No timer of its own: pings come from the hub's
+    /// shared ticker as `Outbound::Tick`.
     async fn run(&mut self, mut outbound: Receiver) {
-        // One boxed timer for both the next ping and the end of the resume hold.
-        let mut next_ping = tokio::time::Instant::now() + PING_INTERVAL;
-        let mut timer = Box::pin(tokio::time::sleep_until(self.wake_at(next_ping)));
         let mut last_heard = Instant::now();
         loop {
-            let holding = self.resume_by.is_some();
+            let holding = self.hold.is_some();
+            // Queued messages first: a wake-up for a broadcast then costs one poll of the
+            // mailbox, not also a read attempt on the socket (the queue is bounded, so reads
+            // wait at most one drained queue).
             let flow = tokio::select! {
-                () = timer.as_mut() => {
-                    let now = tokio::time::Instant::now();
-                    if self.resume_by.is_some_and(|at| at <= now) {
-                        self.resume_by = None;
-                    }
-                    if next_ping > now {
-                        Flow::Continue
-                    } else {
-                        next_ping = now + PING_INTERVAL;
+                biased;
+                queued = outbound.recv(), if !holding => match queued.as_deref() {
+                    Some(Outbound::Text(text)) => self.send_text(text.clone()).await,
+                    Some(Outbound::Sequenced { seq, text }) => Box::pin(self.on_live(*seq, text)).await,
+                    Some(Outbound::Close(reason)) => Box::pin(self.close(reason)).await,
+                    Some(Outbound::Tick) => {
                         if last_heard.elapsed() > PING_INTERVAL * 2
-                            || self.socket.send(Message::Ping(Default::default())).await.is_err()
+                            || self.socket.send(Message::Ping(Bytes::new())).await.is_err()
                         {
                             Flow::Stop
                         } else {
                             Flow::Continue
                         }
                     }
+                    // Dropped by the hub (too slow to keep up): the client resumes elsewhere.
+                    None => Flow::Stop,
+                },
+                () = hold_ended(&mut self.hold), if holding => {
+                    self.hold = None;
+                    Flow::Continue
                 },
                 incoming = self.socket.recv() => match incoming {
                     Some(Ok(message)) => {
@@ -224,29 +233,12 @@ impl Connection {
                     }
                     _ => Flow::Stop,
                 },
-                queued = outbound.recv(), if !holding => match queued.as_deref() {
-                    Some(Outbound::Text(text)) => self.send_text(text).await,
-                    Some(Outbound::Sequenced { seq, text }) => Box::pin(self.on_live(*seq, text)).await,
-                    Some(Outbound::Close(reason)) => Box::pin(self.close(reason)).await,
-                    // Dropped by the hub (too slow to keep up): the client resumes elsewhere.
-                    None => Flow::Stop,
-                },
             };
             if matches!(flow, Flow::Stop) {
                 break;
             }
-            // A handler may have started or ended the hold.
-            let wake_at = self.wake_at(next_ping);
-            if timer.deadline() != wake_at {
-                timer.as_mut().reset(wake_at);
-            }
         }
         self.service.hub.disconnect(self.id);
-    }
-
-    /// When the connection's timer must fire: the next ping, or the end of the hold if sooner.
-    fn wake_at(&self, next_ping: tokio::time::Instant) -> tokio::time::Instant {
-        self.resume_by.map_or(next_ping, |at| at.min(next_ping))
     }
 
     async fn close(&mut self, reason: &'static str) -> Flow {
@@ -266,16 +258,19 @@ impl Connection {
         Flow::Stop
     }
 
-    async fn send_text(&mut self, text: &str) -> Flow {
-        match self.socket.send(Message::Text(Utf8Bytes::from(text))).await {
+    /// Sends an envelope's bytes; a broadcast's sockets all share one buffer (no copy here).
+    async fn send_text(&mut self, text: Bytes) -> Flow {
+        let Ok(text) = Utf8Bytes::try_from(text) else {
+            return Flow::Stop;
+        };
+        match self.socket.send(Message::Text(text)).await {
             Ok(()) => Flow::Continue,
             Err(_) => Flow::Stop,
         }
     }
 
     async fn send(&mut self, kind: &str, data: Value) -> Flow {
-        let text = envelope(kind, data);
-        self.send_text(&text).await
+        self.send_text(envelope(kind, data)).await
     }
 
     async fn send_error(&mut self, code: &str, message: &str) -> Flow {
@@ -382,7 +377,7 @@ impl Connection {
         };
         self.last_sent = latest;
         self.max_sent = 0;
-        self.resume_by = Some(tokio::time::Instant::now() + RESUME_WAIT);
+        self.hold = Some(Box::pin(tokio::time::sleep(RESUME_WAIT)));
         let data = json!({ "userId": user.user_id, "wallet": user.wallet, "latestSeq": latest });
         self.user = Some(Box::new(user));
         self.send("user_authenticated", data).await
@@ -401,7 +396,7 @@ impl Connection {
     }
 
     async fn on_resume(&mut self, data: &Value) -> Flow {
-        self.resume_by = None;
+        self.hold = None;
         let Some(user_id) = self.user.as_ref().map(|u| u.user_id) else {
             return self
                 .send_error("UNAUTHORIZED", "authenticate before resuming")
@@ -420,7 +415,7 @@ impl Connection {
                 };
                 for notification in pending {
                     let text = envelope("notification", &notification);
-                    if let Flow::Stop = self.deliver(notification.seq, &text).await {
+                    if let Flow::Stop = self.deliver(notification.seq, text).await {
                         return Flow::Stop;
                     }
                 }
@@ -470,7 +465,7 @@ impl Connection {
             }
             for notification in page {
                 let text = envelope("notification", &notification);
-                if let Flow::Stop = self.deliver(notification.seq, &text).await {
+                if let Flow::Stop = self.deliver(notification.seq, text).await {
                     return Flow::Stop;
                 }
             }
@@ -480,7 +475,7 @@ impl Connection {
 
     /// A live notification: sent if next in line, fetched with its predecessors if some went
     /// missing, dropped if already sent.
-    async fn on_live(&mut self, seq: i64, text: &str) -> Flow {
+    async fn on_live(&mut self, seq: i64, text: &Bytes) -> Flow {
         let Some(user_id) = self.user.as_ref().map(|u| u.user_id) else {
             return Flow::Continue;
         };
@@ -490,10 +485,10 @@ impl Connection {
         if seq > self.last_sent + 1 {
             return self.replay_until(user_id, seq).await;
         }
-        self.deliver(seq, text).await
+        self.deliver(seq, text.clone()).await
     }
 
-    async fn deliver(&mut self, seq: i64, text: &str) -> Flow {
+    async fn deliver(&mut self, seq: i64, text: Bytes) -> Flow {
         let flow = self.send_text(text).await;
         self.last_sent = self.last_sent.max(seq);
         self.max_sent = self.max_sent.max(seq);
@@ -526,6 +521,14 @@ impl Connection {
             Ok(_) => Flow::Continue,
             Err(_) => self.send_error("INTERNAL", "try again").await,
         }
+    }
+}
+
+/// Ends when the resume hold's timer does; never while there is none.
+async fn hold_ended(hold: &mut Option<Pin<Box<Sleep>>>) {
+    match hold {
+        Some(timer) => timer.as_mut().await,
+        None => std::future::pending().await,
     }
 }
 

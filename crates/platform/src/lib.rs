@@ -8,6 +8,7 @@ pub mod dotenvx;
 pub mod error;
 pub mod job;
 pub mod module;
+pub mod reads;
 pub mod state;
 pub mod telemetry;
 pub mod time;
@@ -18,6 +19,7 @@ pub use db::{Backend, Db, DbError, Tx};
 pub use error::{ApiError, ErrorBody};
 pub use job::{Job, JobContext, JobFailure, JobRegistry};
 pub use module::{Migration, Module};
+pub use reads::Reads;
 pub use state::AppState;
 pub use time::Timestamp;
 

@@ -1,34 +1,44 @@
 //! Realtime hub: registers live connections by user, session and room, fans messages out to
-//! them (seed 000 `SocketManager`), enforces connection limits, and closes the sockets of a
-//! revoked session. Transport-agnostic: a connection is a bounded queue of `Outbound`.
+//! them (seed 000 `SocketManager`), enforces connection limits, closes the sockets of a
+//! revoked session, and paces every connection's keep-alive from one shared ticker.
+//! Transport-agnostic: a connection is a bounded queue of `Outbound`.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
+use bytes::Bytes;
 use serde::Serialize;
-use tokio::sync::Notify;
 
 pub type ConnectionId = u64;
 
 /// What the hub hands a connection task.
 #[derive(Debug, Clone)]
 pub enum Outbound {
-    /// A message already serialised as the `{type, data, timestamp}` envelope.
-    Text(Arc<str>),
+    /// A message already serialised as the `{type, data, timestamp}` envelope (UTF-8). Shared:
+    /// every socket of a broadcast sends the same bytes, serialised once.
+    Text(Bytes),
     /// A user's stored notification, with its per-user sequence number for resume/de-dup.
-    Sequenced { seq: i64, text: Arc<str> },
+    Sequenced { seq: i64, text: Bytes },
     /// Close with a reason (`session_revoked`, `too_slow`...).
     Close(&'static str),
+    /// The shared ticker's turn for this connection: time to ping it (and to give up on it if
+    /// it has been silent too long). Never queued: a flag in the mailbox.
+    Tick,
 }
 
+/// The one `Tick` every mailbox hands out.
+static TICK: LazyLock<Arc<Outbound>> = LazyLock::new(|| Arc::new(Outbound::Tick));
+
 /// Serialises the seed's envelope: `{type, data, timestamp}` (milliseconds).
-pub fn envelope(kind: &str, data: impl Serialize) -> Arc<str> {
+pub fn envelope(kind: &str, data: impl Serialize) -> Bytes {
     let timestamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
-    serde_json::json!({ "type": kind, "data": data, "timestamp": timestamp })
-        .to_string()
-        .into()
+    Bytes::from(
+        serde_json::json!({ "type": kind, "data": data, "timestamp": timestamp }).to_string(),
+    )
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -45,13 +55,20 @@ pub enum Refused {
     TooManyForUser,
 }
 
+/// A hub entry. Most connections are idle and many anonymous: who they are and the rooms
+/// they joined sit behind one pointer, so the map's buckets stay small (16 bytes + the key).
 #[derive(Debug)]
 struct Connection {
-    user_id: Option<i64>,
-    session_id: Option<String>,
-    /// Few per connection: a `Vec` is half a `HashSet`'s size in every idle entry.
-    rooms: Vec<String>,
     sender: Sender,
+    membership: Option<Box<Membership>>,
+}
+
+#[derive(Debug, Default)]
+struct Membership {
+    /// `(user, session)` once signed in.
+    user: Option<(i64, String)>,
+    /// Few per connection: a `Vec` is half a `HashSet`'s size.
+    rooms: Vec<String>,
 }
 
 #[derive(Debug, Default)]
@@ -96,10 +113,8 @@ impl Hub {
         state.connections.insert(
             id,
             Connection {
-                user_id: None,
-                session_id: None,
-                rooms: Vec::new(),
                 sender,
+                membership: None,
             },
         );
         Ok((id, receiver))
@@ -113,7 +128,10 @@ impl Hub {
         session_id: &str,
     ) -> Result<(), Refused> {
         let mut state = self.lock();
-        let already = state.connections.get(&id).and_then(|c| c.user_id);
+        let already = state
+            .connections
+            .get(&id)
+            .and_then(|c| c.membership.as_ref()?.user.as_ref().map(|(user, _)| *user));
         if already != Some(user_id)
             && state.by_user.get(&user_id).map_or(0, HashSet::len)
                 >= self.limits.max_connections_per_user
@@ -129,14 +147,12 @@ impl Hub {
         let Some(connection) = connections.get_mut(&id) else {
             return Ok(());
         };
-        if let Some(old) = connection.user_id.take() {
-            remove_from(by_user, &old, id);
+        let membership = connection.membership.get_or_insert_default();
+        if let Some((old_user, old_session)) = membership.user.take() {
+            remove_from(by_user, &old_user, id);
+            remove_from(by_session, &old_session, id);
         }
-        if let Some(old) = connection.session_id.take() {
-            remove_from(by_session, &old, id);
-        }
-        connection.user_id = Some(user_id);
-        connection.session_id = Some(session_id.to_owned());
+        membership.user = Some((user_id, session_id.to_owned()));
         by_user.entry(user_id).or_default().insert(id);
         by_session
             .entry(session_id.to_owned())
@@ -153,8 +169,9 @@ impl Hub {
             ..
         } = &mut *state;
         if let Some(connection) = connections.get_mut(&id) {
-            if !connection.rooms.iter().any(|r| r == room) {
-                connection.rooms.push(room.to_owned());
+            let rooms = &mut connection.membership.get_or_insert_default().rooms;
+            if !rooms.iter().any(|r| r == room) {
+                rooms.push(room.to_owned());
             }
             by_room.entry(room.to_owned()).or_default().insert(id);
         }
@@ -167,8 +184,8 @@ impl Hub {
             by_room,
             ..
         } = &mut *state;
-        if let Some(connection) = connections.get_mut(&id) {
-            connection.rooms.retain(|r| r != room);
+        if let Some(membership) = connections.get_mut(&id).and_then(|c| c.membership.as_mut()) {
+            membership.rooms.retain(|r| r != room);
             remove_from(by_room, room, id);
         }
     }
@@ -182,14 +199,12 @@ impl Hub {
             by_room,
             ..
         } = &mut *state;
-        if let Some(connection) = connections.remove(&id) {
-            if let Some(user) = connection.user_id {
+        if let Some(membership) = connections.remove(&id).and_then(|c| c.membership) {
+            if let Some((user, session)) = membership.user {
                 remove_from(by_user, &user, id);
-            }
-            if let Some(session) = connection.session_id {
                 remove_from(by_session, &session, id);
             }
-            for room in connection.rooms {
+            for room in membership.rooms {
                 remove_from(by_room, &room, id);
             }
         }
@@ -226,6 +241,39 @@ impl Hub {
 
     pub fn connection_count(&self) -> usize {
         self.lock().connections.len()
+    }
+
+    /// Hands `Tick` to the connections of one slice out of `slices` (by id), so a full
+    /// round of keep-alives is spread over `slices` calls instead of landing all at once.
+    pub fn tick(&self, slice: u64, slices: u64) -> usize {
+        let state = self.lock();
+        let mut ticked = 0;
+        for (id, connection) in &state.connections {
+            if id % slices == slice % slices && connection.sender.tick() {
+                ticked += 1;
+            }
+        }
+        ticked
+    }
+
+    /// Starts the one task that paces every connection's keep-alive: each connection gets a
+    /// `Tick` once per `interval` (in `SLICES` staggered groups). It holds the hub weakly and
+    /// ends with it. Needs a tokio runtime.
+    pub fn start_ticker(self: &Arc<Hub>, interval: Duration) {
+        const SLICES: u32 = 30;
+        let hub: Weak<Hub> = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(interval / SLICES);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            every.tick().await;
+            let mut slice = 0u64;
+            loop {
+                every.tick().await;
+                let Some(hub) = hub.upgrade() else { return };
+                hub.tick(slice, u64::from(SLICES));
+                slice = slice.wrapping_add(1);
+            }
+        });
     }
 
     /// A connection whose queue is full is too slow to keep up: it is dropped from the hub,
@@ -275,20 +323,25 @@ enum Targets<'a> {
 }
 
 /// A connection's queue. An idle connection holds only this (no slots: the deque allocates on
-/// first use), where a tokio `mpsc` channel allocates a block of 32 slots and cache-padded
-/// state up front, about 1 KB per socket.
+/// first use, and gives a burst's slots back once drained), where a tokio `mpsc` channel
+/// allocates a block of 32 slots and cache-padded state up front, about 1 KB per socket. The
+/// waiting task's waker sits in the same lock: no separate notifier, and the receiving future
+/// is one pointer.
 #[derive(Debug)]
 struct Mailbox {
     queue: Mutex<Queue>,
-    ready: Notify,
     capacity: usize,
 }
 
 #[derive(Debug, Default)]
 struct Queue {
     items: VecDeque<Arc<Outbound>>,
+    /// The ticker's turn came; handed out as `Outbound::Tick` after what is queued.
+    tick: bool,
     /// The hub dropped the connection, or its receiver is gone.
     closed: bool,
+    /// The receiving task, while it waits.
+    waker: Option<Waker>,
 }
 
 impl Mailbox {
@@ -298,16 +351,25 @@ impl Mailbox {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn close(&self) {
-        self.lock().closed = true;
-        self.ready.notify_one();
+    /// Changes the queue, then wakes the receiver (outside the lock) if it waits.
+    fn update(&self, change: impl FnOnce(&mut Queue) -> bool) -> bool {
+        let waker = {
+            let mut queue = self.lock();
+            if !change(&mut queue) {
+                return false;
+            }
+            queue.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        true
     }
 }
 
 fn mailbox(capacity: usize) -> (Sender, Receiver) {
     let mailbox = Arc::new(Mailbox {
         queue: Mutex::default(),
-        ready: Notify::new(),
         capacity,
     });
     (Sender(mailbox.clone()), Receiver(mailbox))
@@ -325,25 +387,37 @@ struct Sender(Arc<Mailbox>);
 
 impl Sender {
     fn offer(&self, message: &Arc<Outbound>) -> Offered {
-        {
-            let mut queue = self.0.lock();
+        let mut outcome = Offered::Closed;
+        self.0.update(|queue| {
             if queue.closed {
-                return Offered::Closed;
+                return false;
             }
             if queue.items.len() >= self.0.capacity {
-                return Offered::Full;
+                outcome = Offered::Full;
+                return false;
             }
             queue.items.push_back(message.clone());
-        }
-        // Stores a permit when the receiver is not waiting yet, so no wake-up is lost.
-        self.0.ready.notify_one();
-        Offered::Queued
+            outcome = Offered::Queued;
+            true
+        });
+        outcome
+    }
+
+    /// Raises the tick flag (no allocation); false if the receiver is gone.
+    fn tick(&self) -> bool {
+        self.0.update(|queue| {
+            queue.tick = !queue.closed;
+            queue.tick
+        })
     }
 }
 
 impl Drop for Sender {
     fn drop(&mut self) {
-        self.0.close();
+        self.0.update(|queue| {
+            queue.closed = true;
+            true
+        });
     }
 }
 
@@ -359,7 +433,10 @@ pub enum TryRecvError {
 
 impl Receiver {
     pub fn try_recv(&mut self) -> Result<Arc<Outbound>, TryRecvError> {
-        let mut queue = self.0.lock();
+        Self::take(&mut self.0.lock())
+    }
+
+    fn take(queue: &mut Queue) -> Result<Arc<Outbound>, TryRecvError> {
         match queue.items.pop_front() {
             Some(message) => {
                 // Give a burst's slots back once drained: idle sockets keep none.
@@ -369,18 +446,29 @@ impl Receiver {
                 Ok(message)
             }
             None if queue.closed => Err(TryRecvError::Disconnected),
+            None if std::mem::take(&mut queue.tick) => Ok(TICK.clone()),
             None => Err(TryRecvError::Empty),
         }
     }
 
-    pub async fn recv(&mut self) -> Option<Arc<Outbound>> {
-        loop {
-            match self.try_recv() {
-                Ok(message) => return Some(message),
-                Err(TryRecvError::Disconnected) => return None,
-                Err(TryRecvError::Empty) => self.0.ready.notified().await,
+    /// The next message; when none is queued, registers `cx`'s waker to be woken for one.
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Arc<Outbound>>> {
+        let mut queue = self.0.lock();
+        match Self::take(&mut queue) {
+            Ok(message) => Poll::Ready(Some(message)),
+            Err(TryRecvError::Disconnected) => Poll::Ready(None),
+            Err(TryRecvError::Empty) => {
+                match &mut queue.waker {
+                    Some(waker) if waker.will_wake(cx.waker()) => {}
+                    slot => *slot = Some(cx.waker().clone()),
+                }
+                Poll::Pending
             }
         }
+    }
+
+    pub fn recv(&mut self) -> impl Future<Output = Option<Arc<Outbound>>> + '_ {
+        std::future::poll_fn(|cx| self.poll_recv(cx))
     }
 }
 
@@ -389,6 +477,7 @@ impl Drop for Receiver {
         let mut queue = self.0.lock();
         queue.closed = true;
         queue.items.clear();
+        queue.waker = None;
     }
 }
 
@@ -427,7 +516,7 @@ mod tests {
         hub.authenticate(a, 1, "s1").expect("auth a");
         hub.authenticate(b, 2, "s2").expect("auth b");
         hub.join(b, "lobby");
-        let hello = Outbound::Text("hi".into());
+        let hello = Outbound::Text(Bytes::from_static(b"hi"));
         assert_eq!(hub.send_to_user(1, &hello), 1);
         assert!(ra.try_recv().is_ok() && rb.try_recv().is_err());
         assert_eq!(hub.send_to_room("lobby", &hello), 1);
@@ -442,15 +531,17 @@ mod tests {
         let hub = hub();
         let (a, mut ra) = hub.connect().expect("a");
         for n in 0..4 {
-            let text: Arc<str> = n.to_string().into();
-            assert_eq!(hub.broadcast(&Outbound::Text(text)), 1);
+            assert_eq!(hub.broadcast(&Outbound::Text(n.to_string().into())), 1);
         }
         // The fifth finds the queue full: the connection leaves the hub.
-        assert_eq!(hub.broadcast(&Outbound::Text("late".into())), 0);
+        assert_eq!(
+            hub.broadcast(&Outbound::Text(Bytes::from_static(b"late"))),
+            0
+        );
         assert_eq!(hub.connection_count(), 0);
         for n in 0..4 {
             match ra.try_recv().as_deref() {
-                Ok(Outbound::Text(text)) => assert_eq!(&**text, n.to_string()),
+                Ok(Outbound::Text(text)) => assert_eq!(&text[..], n.to_string().as_bytes()),
                 other => panic!("expected message {n}, got {other:?}"),
             }
         }
@@ -469,9 +560,39 @@ mod tests {
             (first, end)
         });
         tokio::task::yield_now().await;
-        assert_eq!(sender.broadcast(&Outbound::Text("hi".into())), 1);
+        assert_eq!(
+            sender.broadcast(&Outbound::Text(Bytes::from_static(b"hi"))),
+            1
+        );
         sender.disconnect(a);
         assert_eq!(waiter.await.expect("waiter"), (Some(true), true));
+    }
+
+    #[tokio::test]
+    async fn a_tick_reaches_its_slice_after_what_is_queued_and_allocates_nothing() {
+        let hub = hub();
+        let (a, mut ra) = hub.connect().expect("a");
+        let (b, mut rb) = hub.connect().expect("b");
+        assert_eq!(hub.broadcast(&Outbound::Text(Bytes::from_static(b"hi"))), 2);
+        // Only the connection whose id falls in the slice is ticked.
+        assert_eq!(hub.tick(a, 2), 1);
+        assert!(matches!(
+            *ra.recv().await.expect("message"),
+            Outbound::Text(_)
+        ));
+        assert!(matches!(*ra.recv().await.expect("tick"), Outbound::Tick));
+        assert_eq!(ra.try_recv().err(), Some(TryRecvError::Empty));
+        assert!(matches!(
+            *rb.recv().await.expect("message"),
+            Outbound::Text(_)
+        ));
+        assert_eq!(rb.try_recv().err(), Some(TryRecvError::Empty));
+        // Ticking an idle connection queues nothing.
+        assert_eq!(hub.tick(b, 2), 1);
+        assert!(rb.0.lock().items.is_empty());
+        // A gone receiver is not ticked.
+        drop(ra);
+        assert_eq!(hub.tick(a, 2), 0);
     }
 
     #[test]
@@ -479,7 +600,7 @@ mod tests {
         let hub = hub();
         let (_a, ra) = hub.connect().expect("a");
         drop(ra);
-        assert_eq!(hub.broadcast(&Outbound::Text("hi".into())), 0);
+        assert_eq!(hub.broadcast(&Outbound::Text(Bytes::from_static(b"hi"))), 0);
     }
 
     #[test]
