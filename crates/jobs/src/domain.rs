@@ -53,6 +53,8 @@ pub struct WorkerJob {
     pub locked_by: Option<String>,
     pub outcome: Option<String>,
     pub last_error: Option<String>,
+    /// The budget this job counts against when its type is rate-limited per key.
+    pub rate_key: Option<String>,
 }
 
 /// Decodes a `worker_jobs` row on either backend (the same column names and Rust types).
@@ -89,6 +91,7 @@ macro_rules! worker_job_from_row {
                     locked_by: row.try_get("locked_by")?,
                     outcome: row.try_get("outcome")?,
                     last_error: row.try_get("last_error")?,
+                    rate_key: row.try_get("rate_key")?,
                 })
             }
         }
@@ -215,6 +218,8 @@ pub struct NewJob {
     pub reschedule_on_failure: Option<Duration>,
     /// How long a finished job is kept before `removeOldWorkerJobs` deletes it.
     pub remove_delay: Duration,
+    /// Which budget the job counts against when its type is rate-limited per key.
+    pub rate_key: Option<String>,
 }
 
 impl NewJob {
@@ -229,6 +234,7 @@ impl NewJob {
             max_attempts: None,
             reschedule_on_failure: None,
             remove_delay: Duration::ZERO,
+            rate_key: None,
         }
     }
 
@@ -256,6 +262,12 @@ impl NewJob {
     /// While a job with this key is pending or running, enqueuing another returns it instead.
     pub fn idempotency_key(mut self, key: impl Into<String>) -> NewJob {
         self.idempotency_key = Some(key.into());
+        self
+    }
+
+    /// The budget this job counts against when its type is limited per key (e.g. a recipient).
+    pub fn rate_key(mut self, key: impl Into<String>) -> NewJob {
+        self.rate_key = Some(key.into());
         self
     }
 
@@ -287,6 +299,15 @@ impl NewJob {
         {
             return Err(JobsError::Invalid(
                 "an idempotency key is 1 to 200 characters".to_owned(),
+            ));
+        }
+        if self
+            .rate_key
+            .as_ref()
+            .is_some_and(|k| k.is_empty() || k.len() > 200)
+        {
+            return Err(JobsError::Invalid(
+                "a rate key is 1 to 200 characters".to_owned(),
             ));
         }
         if self.max_attempts == Some(0) {

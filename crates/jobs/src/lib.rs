@@ -25,7 +25,7 @@ pub use conn::{Conn, Pooled, Tx};
 pub use domain::{CronSchedule, JobStatus, NewJob, Outcome, WorkerJob};
 pub use error::JobsError;
 pub use events::{LocalEvents, WorkerEvent};
-pub use service::{enqueue, schedule_cron_job, schedule_job};
+pub use service::{Claimed, RateLimits, enqueue, schedule_cron_job, schedule_job};
 pub use supervisor::{Supervisor, SupervisorOptions, WorkersStatus};
 pub use worker::{Ran, RunOutcome, Runner};
 
@@ -45,6 +45,11 @@ pub const MIGRATIONS: &[Migration] = &[
         202611220203,
         "partial remove_at and cron tick key indexes",
         "202611220203_lean_job_indexes"
+    ),
+    migration!(
+        202611220204,
+        "job rate limits",
+        "202611220204_job_rate_limits"
     ),
 ];
 
@@ -69,6 +74,19 @@ pub fn build_registry(modules: &[Module], config: &Config) -> Result<JobRegistry
         CronSchedule::parse(&cron.schedule)?;
         if registry.handler(&cron.job_type).is_none() {
             return Err(JobsError::UnknownJobType(cron.job_type.clone()));
+        }
+    }
+    for (job_type, limit) in registry.rate_limits() {
+        if registry.handler(job_type).is_none() {
+            return Err(JobsError::UnknownJobType(job_type.to_owned()));
+        }
+        if limit.max == 0
+            || limit.per < std::time::Duration::from_millis(1)
+            || limit.per > std::time::Duration::from_secs(24 * 24 * 3600)
+        {
+            return Err(JobsError::Invalid(format!(
+                "the rate limit of {job_type:?} must allow at least 1 job per window of 1 ms to 24 days"
+            )));
         }
     }
     for subscription in registry.chain_subscriptions() {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use platform::Db;
-use platform::job::JobFailure;
+use platform::job::{JobFailure, JobRegistry, RateLimit};
 use serde_json::Value;
 
 use crate::conn::{Conn, Pooled, Ts, Tx};
@@ -50,6 +50,7 @@ pub async fn schedule_job(conn: &mut Conn<'_>, job: &NewJob) -> Result<WorkerJob
         priority: job.priority,
         idempotency_key: job.idempotency_key.as_deref(),
         cron_tick_key: None,
+        rate_key: job.rate_key.as_deref(),
         now: Ts(now),
     };
     insert_or_existing(conn, &insert).await
@@ -97,6 +98,7 @@ pub async fn schedule_cron_job(
         priority: job.priority,
         idempotency_key: Some(&chain_key),
         cron_tick_key: Some(&tick_key),
+        rate_key: job.rate_key.as_deref(),
         now: Ts(now),
     };
     insert_or_existing(conn, &insert).await
@@ -131,13 +133,63 @@ async fn insert_or_existing(
     )))
 }
 
-/// Claims up to `limit` due jobs for `worker`, leased for `lease`.
+/// The registry's rate-limited job types, as claims need them (see `RateLimit`).
+#[derive(Debug, Clone, Default)]
+pub struct RateLimits {
+    limits: Vec<(String, RateLimit)>,
+    types: Vec<String>,
+}
+
+impl RateLimits {
+    /// No limits: every job type is claimed freely.
+    pub fn none() -> RateLimits {
+        RateLimits::default()
+    }
+
+    pub fn from_registry(registry: &JobRegistry) -> RateLimits {
+        let limits: Vec<(String, RateLimit)> = registry
+            .rate_limits()
+            .map(|(job_type, limit)| (job_type.to_owned(), limit))
+            .collect();
+        let types = limits.iter().map(|(t, _)| t.clone()).collect();
+        RateLimits { limits, types }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.limits.is_empty()
+    }
+}
+
+/// What one claim got. `held_back`: limited job types that had due jobs left pending because
+/// their window was full; `window_opens`: when the earliest of those windows ends.
+#[derive(Debug, Default)]
+pub struct Claimed {
+    pub jobs: Vec<WorkerJob>,
+    pub held_back: Vec<String>,
+    pub window_opens: Option<DateTime<Utc>>,
+}
+
+/// Claims up to `limit` due jobs for `worker`, leased for `lease`: first those of each
+/// rate-limited type within its window's budget, then any other type.
 pub async fn claim_jobs(
     db: &Db,
     worker: &str,
     lease: Duration,
     limit: usize,
-) -> Result<Vec<WorkerJob>, JobsError> {
+    limits: &RateLimits,
+) -> Result<Claimed, JobsError> {
+    let mut claimed = Claimed::default();
+    for (job_type, rate) in &limits.limits {
+        let room = limit.saturating_sub(claimed.jobs.len());
+        if room == 0 {
+            return Ok(claimed);
+        }
+        claim_limited(db, worker, lease, room, job_type, *rate, &mut claimed).await?;
+    }
+    let room = limit.saturating_sub(claimed.jobs.len());
+    if room == 0 {
+        return Ok(claimed);
+    }
     let now = now();
     let lease_until = now + chrono::Duration::from_std(lease).unwrap_or_default();
     let _gate = match db {
@@ -145,8 +197,111 @@ pub async fn claim_jobs(
         Db::Postgres(_) => None,
     };
     let mut pooled = Pooled::acquire(db).await?;
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    Ok(store::claim_due_jobs(&mut pooled.conn(), Ts(now), Ts(lease_until), worker, limit).await?)
+    let room = i64::try_from(room).unwrap_or(i64::MAX);
+    claimed.jobs.extend(
+        store::claim_due_jobs(
+            &mut pooled.conn(),
+            Ts(now),
+            Ts(lease_until),
+            worker,
+            room,
+            &limits.types,
+        )
+        .await?,
+    );
+    Ok(claimed)
+}
+
+/// Claims due jobs of one rate-limited type within its window's budget, in one transaction
+/// that holds the type's limit row: the count read and the count written cannot interleave
+/// with another claimer's, on any instance. The clock is read once the row is held, so a
+/// window's starts are counted against that window.
+async fn claim_limited(
+    db: &Db,
+    worker: &str,
+    lease: Duration,
+    room: usize,
+    job_type: &str,
+    rate: RateLimit,
+    claimed: &mut Claimed,
+) -> Result<(), JobsError> {
+    let mut tx = Tx::begin(db).await?;
+    store::lock_rate_limit(&mut tx.conn(), job_type, Ts(now())).await?;
+    let now = platform::Timestamp::now().datetime();
+    let per_ms = i64::try_from(rate.per.as_millis())
+        .unwrap_or(i64::MAX)
+        .max(1);
+    let now_ms = now.timestamp_millis();
+    let window_start =
+        DateTime::from_timestamp_millis(now_ms - now_ms.rem_euclid(per_ms)).unwrap_or(now);
+    let window_end = window_start + chrono::Duration::milliseconds(per_ms);
+    let max = i32::try_from(rate.max).unwrap_or(i32::MAX);
+    // Per key, jobs over their key's budget may precede others: look further ahead.
+    let scan = if rate.by_key {
+        room.saturating_mul(4).min(1_000)
+    } else {
+        room.min(rate.max as usize)
+    };
+    let candidates = store::due_jobs_of_type(
+        &mut tx.conn(),
+        job_type,
+        Ts(now),
+        i64::try_from(scan).unwrap_or(i64::MAX),
+    )
+    .await?;
+    if candidates.is_empty() {
+        return Ok(());
+    }
+    let mut used: std::collections::HashMap<String, (i32, bool)> =
+        store::rate_limit_counts(&mut tx.conn(), job_type, Ts(window_start))
+            .await?
+            .into_iter()
+            .map(|(key, used)| (key, (used, false)))
+            .collect();
+    let mut chosen = Vec::new();
+    let mut held_back = false;
+    for (id, key) in candidates {
+        if chosen.len() == room {
+            break;
+        }
+        let key = if rate.by_key {
+            key.unwrap_or_default()
+        } else {
+            String::new()
+        };
+        let (count, changed) = used.entry(key).or_insert((0, false));
+        if *count < max {
+            *count += 1;
+            *changed = true;
+            chosen.push(id);
+        } else {
+            held_back = true;
+        }
+    }
+    for (key, (count, changed)) in &used {
+        if *changed {
+            store::set_rate_limit_count(&mut tx.conn(), job_type, key, Ts(window_start), *count)
+                .await?;
+        }
+    }
+    if !chosen.is_empty() {
+        let lease_until = now + chrono::Duration::from_std(lease).unwrap_or_default();
+        let mut jobs =
+            store::claim_jobs_by_id(&mut tx.conn(), &chosen, Ts(now), Ts(lease_until), worker)
+                .await?;
+        jobs.sort_by(|a, b| (b.priority, a.due, a.id).cmp(&(a.priority, b.due, b.id)));
+        tx.commit().await?;
+        claimed.jobs.extend(jobs);
+    }
+    if held_back {
+        claimed.held_back.push(job_type.to_owned());
+        claimed.window_opens = Some(
+            claimed
+                .window_opens
+                .map_or(window_end, |t| t.min(window_end)),
+        );
+    }
+    Ok(())
 }
 
 /// Extends the lease of `job`'s current run; `LeaseLost` when the run was fenced out.
@@ -376,6 +531,7 @@ async fn insert_follow_up(
         priority: job.priority,
         idempotency_key: key,
         cron_tick_key: None,
+        rate_key: job.rate_key.as_deref(),
         now: Ts(now),
     };
     let inserted = store::insert_job(conn, &insert).await?;
@@ -416,6 +572,7 @@ async fn next_cron_tick(
         priority: job.priority,
         idempotency_key: Some(&chain_key),
         cron_tick_key: Some(&tick_key),
+        rate_key: job.rate_key.as_deref(),
         now: Ts(now),
     };
     let inserted = store::insert_job(conn, &insert).await?;
@@ -453,11 +610,13 @@ pub async fn release_expired_leases(db: &Db) -> Result<u64, JobsError> {
 }
 
 /// When the next pending job falls due and the next lease expires (for an idle worker's nap).
+/// `exclude`: job types not to count (rate-limited ones held back until their window opens).
 pub async fn next_wake_times(
     db: &Db,
+    exclude: &[String],
 ) -> Result<(Option<DateTime<Utc>>, Option<DateTime<Utc>>), JobsError> {
     let mut pooled = Pooled::acquire(db).await?;
-    Ok(store::next_wake_times(&mut pooled.conn()).await?)
+    Ok(store::next_wake_times(&mut pooled.conn(), exclude).await?)
 }
 
 pub async fn find_job(db: &Db, id: i64) -> Result<WorkerJob, JobsError> {
@@ -515,6 +674,7 @@ pub async fn retry_job(db: &Db, id: i64) -> Result<WorkerJob, JobsError> {
         priority: job.priority,
         idempotency_key: None,
         cron_tick_key: None,
+        rate_key: job.rate_key.as_deref(),
         now: Ts(now),
     };
     let created = insert_or_existing(&mut tx.conn(), &insert).await?;
@@ -555,6 +715,12 @@ pub async fn remove_old_jobs(db: &Db) -> Result<u64, JobsError> {
         let batch = store::delete_removable_jobs(&mut pooled.conn(), Ts(now()), 5_000).await?;
         removed += batch;
         if batch < 5_000 {
+            // Counts of rate-limit windows long over (no window is longer than 24 days).
+            store::delete_rate_limit_counts_before(
+                &mut pooled.conn(),
+                Ts(now() - chrono::Duration::days(25)),
+            )
+            .await?;
             return Ok(removed);
         }
     }

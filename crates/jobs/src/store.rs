@@ -15,7 +15,8 @@ macro_rules! job_columns {
         "id, type, user_id, data, due, started, finished, remove_at, success, result, \
          cron_schedule, auto_reschedule_on_failure, auto_reschedule_on_failure_delay, \
          remove_delay, rescheduled_from_job, created_at, updated_at, attempts, max_attempts, \
-         priority, idempotency_key, cron_tick_key, lease_expires_at, locked_by, outcome, last_error"
+         priority, idempotency_key, cron_tick_key, lease_expires_at, locked_by, outcome, last_error, \
+         rate_key"
     };
 }
 
@@ -36,6 +37,7 @@ pub struct JobInsert<'a> {
     pub priority: i32,
     pub idempotency_key: Option<&'a str>,
     pub cron_tick_key: Option<&'a str>,
+    pub rate_key: Option<&'a str>,
     pub now: Ts,
 }
 
@@ -49,8 +51,8 @@ pub async fn insert_job(
         "INSERT INTO worker_jobs (type, user_id, data, due, remove_at, cron_schedule, \
          auto_reschedule_on_failure, auto_reschedule_on_failure_delay, remove_delay, \
          rescheduled_from_job, max_attempts, priority, idempotency_key, cron_tick_key, \
-         created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15) \
+         created_at, updated_at, rate_key) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16) \
          ON CONFLICT DO NOTHING RETURNING ",
         job_columns!()
     );
@@ -70,6 +72,7 @@ pub async fn insert_job(
         .bind(job.idempotency_key)
         .bind(job.cron_tick_key)
         .bind(job.now)
+        .bind(job.rate_key)
         .fetch_optional(&mut **c)
         .await)
 }
@@ -92,7 +95,8 @@ pub async fn find_job(conn: &mut Conn<'_>, id: i64) -> Result<Option<WorkerJob>,
     on_conn!(conn, c => sqlx::query_as::<_, WorkerJob>(SQL).bind(id).fetch_optional(&mut **c).await)
 }
 
-/// Claims up to `limit` due pending jobs, highest priority then earliest due first: each gets
+/// Claims up to `limit` due pending jobs, highest priority then earliest due first, of any type
+/// but those in `exclude` (the rate-limited ones, claimed by `claim_jobs_by_id`): each gets
 /// `attempts + 1` (the new lease's fencing token), `started`, and a lease until `lease_until`.
 /// PostgreSQL skips rows other claimers hold; SQLite serialises writers, so the one statement
 /// is atomic there.
@@ -102,32 +106,185 @@ pub async fn claim_due_jobs(
     lease_until: Ts,
     worker: &str,
     limit: i64,
+    exclude: &[String],
 ) -> Result<Vec<WorkerJob>, sqlx::Error> {
+    macro_rules! claim {
+        ($lock:literal, $exclude:literal) => {
+            concat!(
+                "UPDATE worker_jobs SET started = $1, attempts = attempts + 1, \
+                 lease_expires_at = $2, locked_by = $3, updated_at = $1 \
+                 WHERE id IN (SELECT id FROM worker_jobs \
+                   WHERE started IS NULL AND finished IS NULL AND due <= $1",
+                $exclude,
+                " ORDER BY priority DESC, due, id LIMIT $4",
+                $lock,
+                ") RETURNING ",
+                job_columns!()
+            )
+        };
+    }
+    const POSTGRES: &str = claim!(" FOR UPDATE SKIP LOCKED", "");
+    const POSTGRES_EXCLUDING: &str = claim!(" FOR UPDATE SKIP LOCKED", " AND NOT (type = ANY($5))");
+    const SQLITE: &str = claim!("", "");
+    const SQLITE_EXCLUDING: &str = claim!("", " AND type NOT IN (SELECT value FROM json_each($5))");
+    match conn {
+        Conn::Postgres(c) => {
+            let query = sqlx::query_as::<_, WorkerJob>(if exclude.is_empty() {
+                POSTGRES
+            } else {
+                POSTGRES_EXCLUDING
+            })
+            .bind(now)
+            .bind(lease_until)
+            .bind(worker)
+            .bind(limit);
+            let query = if exclude.is_empty() {
+                query
+            } else {
+                query.bind(exclude)
+            };
+            query.fetch_all(&mut **c).await
+        }
+        Conn::Sqlite(c) => {
+            let query = sqlx::query_as::<_, WorkerJob>(if exclude.is_empty() {
+                SQLITE
+            } else {
+                SQLITE_EXCLUDING
+            })
+            .bind(now)
+            .bind(lease_until)
+            .bind(worker)
+            .bind(limit);
+            let query = if exclude.is_empty() {
+                query
+            } else {
+                query.bind(json_text(exclude))
+            };
+            query.fetch_all(&mut **c).await
+        }
+    }
+}
+
+fn json_text<T: serde::Serialize>(values: &[T]) -> String {
+    serde_json::to_string(values).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// Locks (creating it) the rate-limit row of `job_type`: claims of that type wait for each
+/// other until this transaction ends.
+pub async fn lock_rate_limit(
+    conn: &mut Conn<'_>,
+    job_type: &str,
+    now: Ts,
+) -> Result<(), sqlx::Error> {
+    const SQL: &str = "INSERT INTO worker_job_rate_limits (job_type, rate_key, window_start, used) \
+        VALUES ($1, '', $2, 0) ON CONFLICT (job_type, rate_key) \
+        DO UPDATE SET used = worker_job_rate_limits.used";
+    on_conn!(conn, c => sqlx::query(SQL).bind(job_type).bind(now).execute(&mut **c).await.map(drop))
+}
+
+/// Up to `limit` due pending jobs of `job_type` in claim order: id and rate key.
+pub async fn due_jobs_of_type(
+    conn: &mut Conn<'_>,
+    job_type: &str,
+    now: Ts,
+    limit: i64,
+) -> Result<Vec<(i64, Option<String>)>, sqlx::Error> {
+    const SQL: &str = "SELECT id, rate_key FROM worker_jobs \
+        WHERE type = $1 AND started IS NULL AND finished IS NULL AND due <= $2 \
+        ORDER BY priority DESC, due, id LIMIT $3";
     const POSTGRES: &str = concat!(
-        "UPDATE worker_jobs SET started = $1, attempts = attempts + 1, lease_expires_at = $2, \
-         locked_by = $3, updated_at = $1 \
-         WHERE id IN (SELECT id FROM worker_jobs \
-           WHERE started IS NULL AND finished IS NULL AND due <= $1 \
-           ORDER BY priority DESC, due, id LIMIT $4 FOR UPDATE SKIP LOCKED) \
-         RETURNING ",
-        job_columns!()
+        "SELECT id, rate_key FROM worker_jobs \
+        WHERE type = $1 AND started IS NULL AND finished IS NULL AND due <= $2 \
+        ORDER BY priority DESC, due, id LIMIT $3",
+        " FOR UPDATE SKIP LOCKED"
     );
-    const SQLITE: &str = concat!(
-        "UPDATE worker_jobs SET started = $1, attempts = attempts + 1, lease_expires_at = $2, \
-         locked_by = $3, updated_at = $1 \
-         WHERE id IN (SELECT id FROM worker_jobs \
-           WHERE started IS NULL AND finished IS NULL AND due <= $1 \
-           ORDER BY priority DESC, due, id LIMIT $4) \
-         RETURNING ",
-        job_columns!()
-    );
+    match conn {
+        Conn::Postgres(c) => {
+            sqlx::query_as(POSTGRES)
+                .bind(job_type)
+                .bind(now)
+                .bind(limit)
+                .fetch_all(&mut **c)
+                .await
+        }
+        Conn::Sqlite(c) => {
+            sqlx::query_as(SQL)
+                .bind(job_type)
+                .bind(now)
+                .bind(limit)
+                .fetch_all(&mut **c)
+                .await
+        }
+    }
+}
+
+/// How many jobs of `job_type` each rate key started in the window beginning at
+/// `window_start` (keys without a row there started none).
+pub async fn rate_limit_counts(
+    conn: &mut Conn<'_>,
+    job_type: &str,
+    window_start: Ts,
+) -> Result<Vec<(String, i32)>, sqlx::Error> {
+    const SQL: &str = "SELECT rate_key, used FROM worker_job_rate_limits \
+        WHERE job_type = $1 AND window_start = $2";
+    on_conn!(conn, c => sqlx::query_as(SQL).bind(job_type).bind(window_start).fetch_all(&mut **c).await)
+}
+
+/// Records that `used` jobs of (`job_type`, `rate_key`) started in the window beginning at
+/// `window_start`.
+pub async fn set_rate_limit_count(
+    conn: &mut Conn<'_>,
+    job_type: &str,
+    rate_key: &str,
+    window_start: Ts,
+    used: i32,
+) -> Result<(), sqlx::Error> {
+    const SQL: &str = "INSERT INTO worker_job_rate_limits (job_type, rate_key, window_start, used) \
+        VALUES ($1, $2, $3, $4) ON CONFLICT (job_type, rate_key) \
+        DO UPDATE SET window_start = excluded.window_start, used = excluded.used";
+    on_conn!(conn, c => sqlx::query(SQL).bind(job_type).bind(rate_key).bind(window_start).bind(used)
+        .execute(&mut **c).await.map(drop))
+}
+
+/// Deletes rate-limit counts of windows that began before `before`.
+pub async fn delete_rate_limit_counts_before(
+    conn: &mut Conn<'_>,
+    before: Ts,
+) -> Result<u64, sqlx::Error> {
+    const SQL: &str = "DELETE FROM worker_job_rate_limits WHERE window_start < $1";
+    on_conn!(conn, c => sqlx::query(SQL).bind(before).execute(&mut **c).await.map(|r| r.rows_affected()))
+}
+
+/// Claims the pending jobs `ids` (chosen by a rate-limited claim that holds their rows), as
+/// `claim_due_jobs` does.
+pub async fn claim_jobs_by_id(
+    conn: &mut Conn<'_>,
+    ids: &[i64],
+    now: Ts,
+    lease_until: Ts,
+    worker: &str,
+) -> Result<Vec<WorkerJob>, sqlx::Error> {
+    macro_rules! claim {
+        ($ids:literal) => {
+            concat!(
+                "UPDATE worker_jobs SET started = $1, attempts = attempts + 1, \
+                 lease_expires_at = $2, locked_by = $3, updated_at = $1 \
+                 WHERE started IS NULL AND finished IS NULL AND id IN ",
+                $ids,
+                " RETURNING ",
+                job_columns!()
+            )
+        };
+    }
+    const POSTGRES: &str = claim!("(SELECT UNNEST($4::BIGINT[]))");
+    const SQLITE: &str = claim!("(SELECT value FROM json_each($4))");
     match conn {
         Conn::Postgres(c) => {
             sqlx::query_as::<_, WorkerJob>(POSTGRES)
                 .bind(now)
                 .bind(lease_until)
                 .bind(worker)
-                .bind(limit)
+                .bind(ids)
                 .fetch_all(&mut **c)
                 .await
         }
@@ -136,7 +293,7 @@ pub async fn claim_due_jobs(
                 .bind(now)
                 .bind(lease_until)
                 .bind(worker)
-                .bind(limit)
+                .bind(json_text(ids))
                 .fetch_all(&mut **c)
                 .await
         }
@@ -383,9 +540,11 @@ pub async fn count_unfinished_jobs(conn: &mut Conn<'_>) -> Result<i64, sqlx::Err
     on_conn!(conn, c => sqlx::query_scalar::<_, i64>(SQL).fetch_one(&mut **c).await)
 }
 
-/// When the next pending job falls due, and when the next running lease expires.
+/// When the next pending job (of a type not in `exclude`) falls due, and when the next running
+/// lease expires.
 pub async fn next_wake_times(
     conn: &mut Conn<'_>,
+    exclude: &[String],
 ) -> Result<
     (
         Option<chrono::DateTime<chrono::Utc>>,
@@ -393,13 +552,46 @@ pub async fn next_wake_times(
     ),
     sqlx::Error,
 > {
-    const SQL: &str = "SELECT \
-        (SELECT MIN(due) FROM worker_jobs WHERE started IS NULL AND finished IS NULL), \
-        (SELECT MIN(lease_expires_at) FROM worker_jobs WHERE started IS NOT NULL AND finished IS NULL)";
-    on_conn!(conn, c => {
-        let row = sqlx::query(SQL).fetch_one(&mut **c).await?;
-        Ok((row.try_get(0)?, row.try_get(1)?))
-    })
+    macro_rules! wake_times {
+        ($exclude:literal) => {
+            concat!(
+                "SELECT (SELECT MIN(due) FROM worker_jobs WHERE started IS NULL AND finished IS NULL",
+                $exclude,
+                "), (SELECT MIN(lease_expires_at) FROM worker_jobs \
+                 WHERE started IS NOT NULL AND finished IS NULL)"
+            )
+        };
+    }
+    const ALL: &str = wake_times!("");
+    const POSTGRES_EXCLUDING: &str = wake_times!(" AND NOT (type = ANY($1))");
+    const SQLITE_EXCLUDING: &str =
+        wake_times!(" AND type NOT IN (SELECT value FROM json_each($1))");
+    macro_rules! times {
+        ($row:expr) => {{
+            let row = $row;
+            Ok((row.try_get(0)?, row.try_get(1)?))
+        }};
+    }
+    match conn {
+        Conn::Postgres(c) if exclude.is_empty() => {
+            times!(sqlx::query(ALL).fetch_one(&mut **c).await?)
+        }
+        Conn::Postgres(c) => times!(
+            sqlx::query(POSTGRES_EXCLUDING)
+                .bind(exclude)
+                .fetch_one(&mut **c)
+                .await?
+        ),
+        Conn::Sqlite(c) if exclude.is_empty() => {
+            times!(sqlx::query(ALL).fetch_one(&mut **c).await?)
+        }
+        Conn::Sqlite(c) => times!(
+            sqlx::query(SQLITE_EXCLUDING)
+                .bind(json_text(exclude))
+                .fetch_one(&mut **c)
+                .await?
+        ),
+    }
 }
 
 /// Wakes every listening worker when the caller's transaction commits (PostgreSQL only).
