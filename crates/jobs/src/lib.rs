@@ -1,7 +1,8 @@
 //! Jobs (seed 000 "Worker System", seed 001 "Queue System"): the durable queue on
 //! `worker_jobs` (leases, fencing, retries, idempotency, cron), the runner, worker processes and
-//! their supervisor, job metrics, the operator's commands and endpoint, and the built-in jobs
-//! (`removeOldWorkerJobs`, `watchChain`, `diagnostics.*`).
+//! their supervisor, job metrics, the operator's commands and endpoint, the built-in jobs
+//! (`removeOldWorkerJobs`, `watchChain`, `diagnostics.*`), and the single runner of periodic
+//! cycles across instances (seed 004's "Global Manager").
 
 pub mod builtin;
 pub mod chain;
@@ -11,6 +12,7 @@ pub mod domain;
 pub mod error;
 pub mod events;
 pub mod http;
+pub mod leader;
 pub mod metrics;
 pub mod process;
 pub mod service;
@@ -25,6 +27,7 @@ pub use conn::{Conn, Pooled, Tx};
 pub use domain::{CronSchedule, JobStatus, NewJob, Outcome, WorkerJob};
 pub use error::JobsError;
 pub use events::{LocalEvents, WorkerEvent};
+pub use leader::{Cycle, CycleKey, CycleRun, SingleRunner};
 pub use service::{Claimed, RateLimits, enqueue, schedule_cron_job, schedule_job};
 pub use supervisor::{Supervisor, SupervisorOptions, WorkersStatus};
 pub use worker::{Ran, RunOutcome, Runner};
@@ -51,6 +54,7 @@ pub const MIGRATIONS: &[Migration] = &[
         "job rate limits",
         "202611220204_job_rate_limits"
     ),
+    migration!(202611220205, "single runner", "202611220205_single_runner"),
 ];
 
 pub fn module() -> Module {

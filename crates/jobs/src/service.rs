@@ -721,6 +721,12 @@ pub async fn remove_old_jobs(db: &Db) -> Result<u64, JobsError> {
                 Ts(now() - chrono::Duration::days(25)),
             )
             .await?;
+            // Single-runner cycle records: a cycle older than this is never run again.
+            store::delete_leader_cycles_before(
+                &mut pooled.conn(),
+                Ts(now() - chrono::Duration::days(30)),
+            )
+            .await?;
             return Ok(removed);
         }
     }

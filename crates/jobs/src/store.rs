@@ -704,3 +704,88 @@ pub async fn retract_chain_delivery(conn: &mut Conn<'_>, id: i64) -> Result<bool
         "UPDATE chain_deliveries SET retracted = TRUE WHERE id = $1 AND retracted = FALSE";
     on_conn!(conn, c => sqlx::query(SQL).bind(id).execute(&mut **c).await.map(|r| r.rows_affected() == 1))
 }
+
+/// Takes the session advisory lock of single runner `name` if free (PostgreSQL only); it is
+/// held until unlocked or until this connection ends.
+pub async fn try_leader_lock(conn: &mut Conn<'_>, name: &str) -> Result<bool, sqlx::Error> {
+    const SQL: &str = "SELECT pg_try_advisory_lock(hashtextextended('quickdapp.leader:' || $1, 0))";
+    match conn {
+        Conn::Postgres(c) => {
+            sqlx::query_scalar::<_, bool>(SQL)
+                .bind(name)
+                .fetch_one(&mut **c)
+                .await
+        }
+        Conn::Sqlite(_) => Err(sqlx::Error::Protocol(
+            "advisory locks are PostgreSQL only".to_owned(),
+        )),
+    }
+}
+
+pub async fn leader_unlock(conn: &mut Conn<'_>, name: &str) -> Result<(), sqlx::Error> {
+    const SQL: &str = "SELECT pg_advisory_unlock(hashtextextended('quickdapp.leader:' || $1, 0))";
+    match conn {
+        Conn::Postgres(c) => sqlx::query(SQL)
+            .bind(name)
+            .execute(&mut **c)
+            .await
+            .map(drop),
+        Conn::Sqlite(_) => Ok(()),
+    }
+}
+
+/// Takes the lease of single runner `name` (SQLite) if it is free or expired: its token, one
+/// more than the last holder's; `None` while another holder's lease runs.
+pub async fn acquire_leader_lease(
+    conn: &mut Conn<'_>,
+    name: &str,
+    holder: &str,
+    expires_at: Ts,
+    now: Ts,
+) -> Result<Option<i64>, sqlx::Error> {
+    const SQL: &str = "INSERT INTO job_leaders (name, holder, token, expires_at) \
+        VALUES ($1, $2, 1, $3) ON CONFLICT (name) DO UPDATE \
+        SET holder = excluded.holder, token = job_leaders.token + 1, \
+            expires_at = excluded.expires_at \
+        WHERE job_leaders.expires_at <= $4 RETURNING token";
+    on_conn!(conn, c => sqlx::query_scalar::<_, i64>(SQL).bind(name).bind(holder).bind(expires_at)
+        .bind(now).fetch_optional(&mut **c).await)
+}
+
+/// Extends the lease `token` of `name`; false when it expired or another holder took it.
+pub async fn renew_leader_lease(
+    conn: &mut Conn<'_>,
+    name: &str,
+    holder: &str,
+    token: i64,
+    expires_at: Ts,
+    now: Ts,
+) -> Result<bool, sqlx::Error> {
+    const SQL: &str = "UPDATE job_leaders SET expires_at = $4 \
+        WHERE name = $1 AND holder = $2 AND token = $3 AND expires_at > $5";
+    on_conn!(conn, c => sqlx::query(SQL).bind(name).bind(holder).bind(token).bind(expires_at)
+        .bind(now).execute(&mut **c).await.map(|r| r.rows_affected() == 1))
+}
+
+/// Records cycle `cycle_key` of `name` as done; false when some leader already committed it.
+pub async fn record_leader_cycle(
+    conn: &mut Conn<'_>,
+    name: &str,
+    cycle_key: &str,
+    holder: &str,
+    now: Ts,
+) -> Result<bool, sqlx::Error> {
+    const SQL: &str = "INSERT INTO job_leader_cycles (name, cycle_key, holder, finished_at) \
+        VALUES ($1, $2, $3, $4) ON CONFLICT (name, cycle_key) DO NOTHING";
+    on_conn!(conn, c => sqlx::query(SQL).bind(name).bind(cycle_key).bind(holder).bind(now)
+        .execute(&mut **c).await.map(|r| r.rows_affected() == 1))
+}
+
+/// Deletes the records of cycles finished before `before`.
+pub async fn delete_leader_cycles_before(
+    conn: &mut Conn<'_>,
+    before: Ts,
+) -> Result<u64, sqlx::Error> {
+    const SQL: &str = "DELETE FROM job_leader_cycles WHERE finished_at < $1";
+    on_conn!(conn, c => sqlx::query(SQL).bind(before).execute(&mut **c).await.map(|r| r.rows_affected()))
+}
