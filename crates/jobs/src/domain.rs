@@ -111,7 +111,78 @@ fn serialize_optional_json<S: serde::Serializer>(
     value.as_ref().map(|v| &v.0).serialize(s)
 }
 
+/// A `worker_jobs` row as SQLite's `json_object` writes it (booleans are 0/1, times text).
+#[derive(serde::Deserialize)]
+struct SqliteJobJson {
+    id: i64,
+    #[serde(rename = "type")]
+    job_type: String,
+    user_id: i64,
+    data: Value,
+    due: DateTime<Utc>,
+    started: Option<DateTime<Utc>>,
+    finished: Option<DateTime<Utc>>,
+    remove_at: DateTime<Utc>,
+    success: Option<i64>,
+    result: Option<Value>,
+    cron_schedule: Option<String>,
+    auto_reschedule_on_failure: i64,
+    auto_reschedule_on_failure_delay: i32,
+    remove_delay: i32,
+    rescheduled_from_job: Option<i64>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    attempts: i32,
+    max_attempts: i32,
+    priority: i32,
+    idempotency_key: Option<String>,
+    cron_tick_key: Option<String>,
+    lease_expires_at: Option<DateTime<Utc>>,
+    locked_by: Option<String>,
+    outcome: Option<String>,
+    last_error: Option<String>,
+    rate_key: Option<String>,
+}
+
 impl WorkerJob {
+    /// Decodes rows that SQLite returned as one JSON array of `json_object`s (see
+    /// `store::claim_due_jobs`).
+    pub fn from_sqlite_json_array(text: &str) -> Result<Vec<WorkerJob>, serde_json::Error> {
+        let rows: Vec<SqliteJobJson> = serde_json::from_str(text)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| WorkerJob {
+                id: row.id,
+                job_type: row.job_type,
+                user_id: row.user_id,
+                data: Json(row.data),
+                due: row.due,
+                started: row.started,
+                finished: row.finished,
+                remove_at: row.remove_at,
+                success: row.success.map(|s| s != 0),
+                result: row.result.map(Json),
+                cron_schedule: row.cron_schedule,
+                auto_reschedule_on_failure: row.auto_reschedule_on_failure != 0,
+                auto_reschedule_on_failure_delay: row.auto_reschedule_on_failure_delay,
+                remove_delay: row.remove_delay,
+                rescheduled_from_job: row.rescheduled_from_job,
+                created_at: row.created_at,
+                updated_at: row.updated_at,
+                attempts: row.attempts,
+                max_attempts: row.max_attempts,
+                priority: row.priority,
+                idempotency_key: row.idempotency_key,
+                cron_tick_key: row.cron_tick_key,
+                lease_expires_at: row.lease_expires_at,
+                locked_by: row.locked_by,
+                outcome: row.outcome,
+                last_error: row.last_error,
+                rate_key: row.rate_key,
+            })
+            .collect())
+    }
+
     pub fn status(&self) -> JobStatus {
         match (&self.finished, &self.started, self.outcome.as_deref()) {
             (None, None, _) => JobStatus::Pending,

@@ -198,12 +198,15 @@ pub async fn claim_jobs(
     };
     let mut pooled = Pooled::acquire(db).await?;
     let room = i64::try_from(room).unwrap_or(i64::MAX);
+    // Each claim's own `locked_by` (`<worker>/<n>`), which names its rows.
+    static CLAIMS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let claim = CLAIMS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     claimed.jobs.extend(
         store::claim_due_jobs(
             &mut pooled.conn(),
             Ts(now),
             Ts(lease_until),
-            worker,
+            &format!("{worker}/{claim}"),
             room,
             &limits.types,
         )

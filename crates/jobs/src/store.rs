@@ -125,8 +125,6 @@ pub async fn claim_due_jobs(
     }
     const POSTGRES: &str = claim!(" FOR UPDATE SKIP LOCKED", "");
     const POSTGRES_EXCLUDING: &str = claim!(" FOR UPDATE SKIP LOCKED", " AND NOT (type = ANY($5))");
-    const SQLITE: &str = claim!("", "");
-    const SQLITE_EXCLUDING: &str = claim!("", " AND type NOT IN (SELECT value FROM json_each($5))");
     match conn {
         Conn::Postgres(c) => {
             let query = sqlx::query_as::<_, WorkerJob>(if exclude.is_empty() {
@@ -146,23 +144,77 @@ pub async fn claim_due_jobs(
             query.fetch_all(&mut **c).await
         }
         Conn::Sqlite(c) => {
-            let query = sqlx::query_as::<_, WorkerJob>(if exclude.is_empty() {
-                SQLITE
-            } else {
-                SQLITE_EXCLUDING
-            })
-            .bind(now)
-            .bind(lease_until)
-            .bind(worker)
-            .bind(limit);
-            let query = if exclude.is_empty() {
-                query
-            } else {
-                query.bind(json_text(exclude))
-            };
-            query.fetch_all(&mut **c).await
+            claim_due_jobs_sqlite(c, now, lease_until, worker, limit, exclude).await
         }
     }
+}
+
+/// SQLite's claim, as two statements that each cross sqlx's connection thread once: the
+/// `UPDATE`, then one row holding the claimed jobs as a JSON array (a `RETURNING` would send
+/// each row across on its own, one thread hop each). The caller holds the write gate and
+/// `worker` is unique to this claim, so (`locked_by`, `lease_expires_at`) names exactly its
+/// rows; no other process touches a row under a live lease but to cancel it (then it is not
+/// returned, and does not run).
+async fn claim_due_jobs_sqlite(
+    c: &mut sqlx::SqliteConnection,
+    now: Ts,
+    lease_until: Ts,
+    worker: &str,
+    limit: i64,
+    exclude: &[String],
+) -> Result<Vec<WorkerJob>, sqlx::Error> {
+    macro_rules! claim {
+        ($exclude:literal) => {
+            concat!(
+                "UPDATE worker_jobs SET started = $1, attempts = attempts + 1, \
+                 lease_expires_at = $2, locked_by = $3, updated_at = $1 \
+                 WHERE id IN (SELECT id FROM worker_jobs \
+                   WHERE started IS NULL AND finished IS NULL AND due <= $1",
+                $exclude,
+                " ORDER BY priority DESC, due, id LIMIT $4)"
+            )
+        };
+    }
+    const CLAIM: &str = claim!("");
+    const CLAIM_EXCLUDING: &str = claim!(" AND type NOT IN (SELECT value FROM json_each($5))");
+    const CLAIMED: &str = "SELECT json_group_array(json_object(\
+        'id', id, 'type', type, 'user_id', user_id, 'data', json(data), 'due', due, \
+        'started', started, 'finished', finished, 'remove_at', remove_at, 'success', success, \
+        'result', json(result), 'cron_schedule', cron_schedule, \
+        'auto_reschedule_on_failure', auto_reschedule_on_failure, \
+        'auto_reschedule_on_failure_delay', auto_reschedule_on_failure_delay, \
+        'remove_delay', remove_delay, 'rescheduled_from_job', rescheduled_from_job, \
+        'created_at', created_at, 'updated_at', updated_at, 'attempts', attempts, \
+        'max_attempts', max_attempts, 'priority', priority, 'idempotency_key', idempotency_key, \
+        'cron_tick_key', cron_tick_key, 'lease_expires_at', lease_expires_at, \
+        'locked_by', locked_by, 'outcome', outcome, 'last_error', last_error, \
+        'rate_key', rate_key)) \
+        FROM (SELECT * FROM worker_jobs \
+          WHERE started IS NOT NULL AND finished IS NULL AND lease_expires_at = $1 \
+          AND locked_by = $2 ORDER BY priority DESC, due, id)";
+    let query = sqlx::query(if exclude.is_empty() {
+        CLAIM
+    } else {
+        CLAIM_EXCLUDING
+    })
+    .bind(now)
+    .bind(lease_until)
+    .bind(worker)
+    .bind(limit);
+    let query = if exclude.is_empty() {
+        query
+    } else {
+        query.bind(json_text(exclude))
+    };
+    if query.execute(&mut *c).await?.rows_affected() == 0 {
+        return Ok(Vec::new());
+    }
+    let claimed: String = sqlx::query_scalar(CLAIMED)
+        .bind(lease_until)
+        .bind(worker)
+        .fetch_one(&mut *c)
+        .await?;
+    WorkerJob::from_sqlite_json_array(&claimed).map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
 
 fn json_text<T: serde::Serialize>(values: &[T]) -> String {
