@@ -150,23 +150,31 @@ impl SingleRunner {
     pub async fn confirm(&self, leader: &mut Leader) -> Result<(), JobsError> {
         let held = match leader {
             Leader::Postgres(conn) => conn.ping().await.is_ok(),
-            Leader::Sqlite { token } => {
-                let now = Utc::now();
-                let mut tx = Tx::begin(&self.db).await?;
-                let held = store::renew_leader_lease(
-                    &mut tx.conn(),
-                    &self.name,
-                    &self.holder,
-                    *token,
-                    Ts(now + self.lease()),
-                    Ts(now),
-                )
-                .await?;
-                tx.commit().await?;
-                held
-            }
+            Leader::Sqlite { token } => self.move_lease_end(*token, self.lease()).await?,
         };
         if held { Ok(()) } else { Err(self.lost()) }
+    }
+
+    /// Moves the end of this holder's lease `token` to `from_now` from now (SQLite); false when
+    /// it no longer holds it.
+    async fn move_lease_end(
+        &self,
+        token: i64,
+        from_now: chrono::Duration,
+    ) -> Result<bool, JobsError> {
+        let now = Utc::now();
+        let mut tx = Tx::begin(&self.db).await?;
+        let held = store::renew_leader_lease(
+            &mut tx.conn(),
+            &self.name,
+            &self.holder,
+            token,
+            Ts(now + from_now),
+            Ts(now),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(held)
     }
 
     fn lost(&self) -> JobsError {
@@ -247,18 +255,7 @@ impl SingleRunner {
                 let _ = conn.close().await;
             }
             Leader::Sqlite { token } => {
-                let now = Utc::now();
-                let mut tx = Tx::begin(&self.db).await?;
-                store::renew_leader_lease(
-                    &mut tx.conn(),
-                    &self.name,
-                    &self.holder,
-                    token,
-                    Ts(now),
-                    Ts(now),
-                )
-                .await?;
-                tx.commit().await?;
+                self.move_lease_end(token, chrono::Duration::zero()).await?;
             }
         }
         Ok(())

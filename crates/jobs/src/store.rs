@@ -20,6 +20,52 @@ macro_rules! job_columns {
     };
 }
 
+/// What a claim sets: the run's start, its attempt (the lease's fencing token), the lease and
+/// who holds it (`$1` now, `$2` the lease's end, `$3` the holder).
+macro_rules! claim_set {
+    () => {
+        "UPDATE worker_jobs SET started = $1, attempts = attempts + 1, lease_expires_at = $2, \
+         locked_by = $3, updated_at = $1 "
+    };
+}
+
+/// The claim of up to `$4` due pending jobs in claim order; `$exclude` narrows their types and
+/// `$lock` ends the row choice (`FOR UPDATE SKIP LOCKED` on PostgreSQL).
+macro_rules! claim_due {
+    ($exclude:literal, $lock:literal) => {
+        concat!(
+            claim_set!(),
+            "WHERE id IN (SELECT id FROM worker_jobs \
+             WHERE started IS NULL AND finished IS NULL AND due <= $1",
+            $exclude,
+            " ORDER BY priority DESC, due, id LIMIT $4",
+            $lock,
+            ")"
+        )
+    };
+}
+
+/// A claim statement with its binds: the first text when no type is excluded, else the second
+/// with `$excluded` (the excluded types) as `$5`.
+macro_rules! claim_query {
+    ($make:expr, ($all:expr, $excluding:expr), ($now:expr, $lease_until:expr, $worker:expr, $limit:expr), $exclude:expr, $excluded:expr) => {
+        if $exclude.is_empty() {
+            $make($all)
+                .bind($now)
+                .bind($lease_until)
+                .bind($worker)
+                .bind($limit)
+        } else {
+            $make($excluding)
+                .bind($now)
+                .bind($lease_until)
+                .bind($worker)
+                .bind($limit)
+                .bind($excluded)
+        }
+    };
+}
+
 /// A row to insert; the store fills the timestamps it is given.
 #[derive(Debug, Clone)]
 pub struct JobInsert<'a> {
@@ -108,44 +154,29 @@ pub async fn claim_due_jobs(
     limit: i64,
     exclude: &[String],
 ) -> Result<Vec<WorkerJob>, sqlx::Error> {
-    macro_rules! claim {
-        ($lock:literal, $exclude:literal) => {
-            concat!(
-                "UPDATE worker_jobs SET started = $1, attempts = attempts + 1, \
-                 lease_expires_at = $2, locked_by = $3, updated_at = $1 \
-                 WHERE id IN (SELECT id FROM worker_jobs \
-                   WHERE started IS NULL AND finished IS NULL AND due <= $1",
-                $exclude,
-                " ORDER BY priority DESC, due, id LIMIT $4",
-                $lock,
-                ") RETURNING ",
-                job_columns!()
-            )
-        };
-    }
-    const POSTGRES: &str = claim!(" FOR UPDATE SKIP LOCKED", "");
-    const POSTGRES_EXCLUDING: &str = claim!(" FOR UPDATE SKIP LOCKED", " AND NOT (type = ANY($5))");
+    const POSTGRES: &str = concat!(
+        claim_due!("", " FOR UPDATE SKIP LOCKED"),
+        " RETURNING ",
+        job_columns!()
+    );
+    const POSTGRES_EXCLUDING: &str = concat!(
+        claim_due!(" AND NOT (type = ANY($5))", " FOR UPDATE SKIP LOCKED"),
+        " RETURNING ",
+        job_columns!()
+    );
     match conn {
         Conn::Postgres(c) => {
-            let query = sqlx::query_as::<_, WorkerJob>(if exclude.is_empty() {
-                POSTGRES
-            } else {
-                POSTGRES_EXCLUDING
-            })
-            .bind(now)
-            .bind(lease_until)
-            .bind(worker)
-            .bind(limit);
-            let query = if exclude.is_empty() {
-                query
-            } else {
-                query.bind(exclude)
-            };
-            query.fetch_all(&mut **c).await
+            claim_query!(
+                sqlx::query_as::<_, WorkerJob>,
+                (POSTGRES, POSTGRES_EXCLUDING),
+                (now, lease_until, worker, limit),
+                exclude,
+                exclude
+            )
+            .fetch_all(&mut **c)
+            .await
         }
-        Conn::Sqlite(c) => {
-            claim_due_jobs_sqlite(c, now, lease_until, worker, limit, exclude).await
-        }
+        Conn::Sqlite(c) => claim_due_jobs_sqlite(c, now, lease_until, worker, limit, exclude).await,
     }
 }
 
@@ -163,20 +194,9 @@ async fn claim_due_jobs_sqlite(
     limit: i64,
     exclude: &[String],
 ) -> Result<Vec<WorkerJob>, sqlx::Error> {
-    macro_rules! claim {
-        ($exclude:literal) => {
-            concat!(
-                "UPDATE worker_jobs SET started = $1, attempts = attempts + 1, \
-                 lease_expires_at = $2, locked_by = $3, updated_at = $1 \
-                 WHERE id IN (SELECT id FROM worker_jobs \
-                   WHERE started IS NULL AND finished IS NULL AND due <= $1",
-                $exclude,
-                " ORDER BY priority DESC, due, id LIMIT $4)"
-            )
-        };
-    }
-    const CLAIM: &str = claim!("");
-    const CLAIM_EXCLUDING: &str = claim!(" AND type NOT IN (SELECT value FROM json_each($5))");
+    const CLAIM: &str = claim_due!("", "");
+    const CLAIM_EXCLUDING: &str =
+        claim_due!(" AND type NOT IN (SELECT value FROM json_each($5))", "");
     const CLAIMED: &str = "SELECT json_group_array(json_object(\
         'id', id, 'type', type, 'user_id', user_id, 'data', json(data), 'due', due, \
         'started', started, 'finished', finished, 'remove_at', remove_at, 'success', success, \
@@ -192,20 +212,13 @@ async fn claim_due_jobs_sqlite(
         FROM (SELECT * FROM worker_jobs \
           WHERE started IS NOT NULL AND finished IS NULL AND lease_expires_at = $1 \
           AND locked_by = $2 ORDER BY priority DESC, due, id)";
-    let query = sqlx::query(if exclude.is_empty() {
-        CLAIM
-    } else {
-        CLAIM_EXCLUDING
-    })
-    .bind(now)
-    .bind(lease_until)
-    .bind(worker)
-    .bind(limit);
-    let query = if exclude.is_empty() {
-        query
-    } else {
-        query.bind(json_text(exclude))
-    };
+    let query = claim_query!(
+        sqlx::query,
+        (CLAIM, CLAIM_EXCLUDING),
+        (now, lease_until, worker, limit),
+        exclude,
+        json_text(exclude)
+    );
     if query.execute(&mut *c).await?.rows_affected() == 0 {
         return Ok(Vec::new());
     }
@@ -241,33 +254,22 @@ pub async fn due_jobs_of_type(
     now: Ts,
     limit: i64,
 ) -> Result<Vec<(i64, Option<String>)>, sqlx::Error> {
-    const SQL: &str = "SELECT id, rate_key FROM worker_jobs \
-        WHERE type = $1 AND started IS NULL AND finished IS NULL AND due <= $2 \
-        ORDER BY priority DESC, due, id LIMIT $3";
-    const POSTGRES: &str = concat!(
-        "SELECT id, rate_key FROM worker_jobs \
-        WHERE type = $1 AND started IS NULL AND finished IS NULL AND due <= $2 \
-        ORDER BY priority DESC, due, id LIMIT $3",
-        " FOR UPDATE SKIP LOCKED"
-    );
-    match conn {
-        Conn::Postgres(c) => {
-            sqlx::query_as(POSTGRES)
-                .bind(job_type)
-                .bind(now)
-                .bind(limit)
-                .fetch_all(&mut **c)
-                .await
-        }
-        Conn::Sqlite(c) => {
-            sqlx::query_as(SQL)
-                .bind(job_type)
-                .bind(now)
-                .bind(limit)
-                .fetch_all(&mut **c)
-                .await
-        }
+    macro_rules! due_of_type {
+        ($lock:literal) => {
+            concat!(
+                "SELECT id, rate_key FROM worker_jobs \
+                 WHERE type = $1 AND started IS NULL AND finished IS NULL AND due <= $2 \
+                 ORDER BY priority DESC, due, id LIMIT $3",
+                $lock
+            )
+        };
     }
+    let sql = if conn.is_postgres() {
+        due_of_type!(" FOR UPDATE SKIP LOCKED")
+    } else {
+        due_of_type!("")
+    };
+    on_conn!(conn, c => sqlx::query_as(sql).bind(job_type).bind(now).bind(limit).fetch_all(&mut **c).await)
 }
 
 /// How many jobs of `job_type` each rate key started in the window beginning at
@@ -319,9 +321,8 @@ pub async fn claim_jobs_by_id(
     macro_rules! claim {
         ($ids:literal) => {
             concat!(
-                "UPDATE worker_jobs SET started = $1, attempts = attempts + 1, \
-                 lease_expires_at = $2, locked_by = $3, updated_at = $1 \
-                 WHERE started IS NULL AND finished IS NULL AND id IN ",
+                claim_set!(),
+                "WHERE started IS NULL AND finished IS NULL AND id IN ",
                 $ids,
                 " RETURNING ",
                 job_columns!()
