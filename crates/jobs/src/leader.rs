@@ -15,9 +15,10 @@ use platform::Db;
 use sqlx::{Connection, PgConnection};
 use tokio::sync::watch;
 
-use crate::conn::{Conn, Ts, Tx};
+use crate::conn::{Conn, Tx};
 use crate::error::JobsError;
 use crate::store;
+use platform::Timestamp;
 
 /// What one cycle returns.
 pub type CycleFuture<'a> = Pin<Box<dyn Future<Output = Result<(), JobsError>> + Send + 'a>>;
@@ -136,8 +137,8 @@ impl SingleRunner {
                     &mut tx.conn(),
                     &self.name,
                     &self.holder,
-                    Ts(now + self.lease()),
-                    Ts(now),
+                    Timestamp::from(now + self.lease()),
+                    Timestamp::from(now),
                 )
                 .await?;
                 tx.commit().await?;
@@ -169,8 +170,8 @@ impl SingleRunner {
             &self.name,
             &self.holder,
             token,
-            Ts(now + from_now),
-            Ts(now),
+            Timestamp::from(now + from_now),
+            Timestamp::from(now),
         )
         .await?;
         tx.commit().await?;
@@ -201,7 +202,7 @@ impl SingleRunner {
                     &self.name,
                     &stored_key,
                     &self.holder,
-                    Ts(Utc::now()),
+                    Timestamp::from(Utc::now()),
                 )
                 .await
                 .map_err(|_| self.lost())?;
@@ -222,8 +223,8 @@ impl SingleRunner {
                     &self.name,
                     &self.holder,
                     *token,
-                    Ts(now + self.lease()),
-                    Ts(now),
+                    Timestamp::from(now + self.lease()),
+                    Timestamp::from(now),
                 )
                 .await?
                 {
@@ -234,7 +235,7 @@ impl SingleRunner {
                     &self.name,
                     &stored_key,
                     &self.holder,
-                    Ts(now),
+                    Timestamp::from(now),
                 )
                 .await?
                 {

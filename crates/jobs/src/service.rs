@@ -9,7 +9,7 @@ use platform::Db;
 use platform::job::{JobFailure, JobRegistry, RateLimit};
 use serde_json::Value;
 
-use crate::conn::{Conn, Pooled, Ts, Tx};
+use crate::conn::{Conn, Pooled, Tx};
 use crate::domain::{
     CronSchedule, JobStatus, NewJob, Outcome, WorkerJob, cron_chain_key, cron_tick_key, millis,
     millis_i32, retry_delay,
@@ -17,6 +17,7 @@ use crate::domain::{
 use crate::error::JobsError;
 use crate::store::{self, JobFinish, JobInsert};
 use crate::{metrics, wakeup};
+use platform::Timestamp;
 
 /// Runs a job gets when it does not set its own.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
@@ -36,8 +37,10 @@ pub async fn schedule_job(conn: &mut Conn<'_>, job: &NewJob) -> Result<WorkerJob
         job_type: &job.job_type,
         user_id: job.user_id,
         data: &job.data,
-        due: Ts(due),
-        remove_at: Ts(due + chrono::Duration::from_std(job.remove_delay).unwrap_or_default()),
+        due: Timestamp::from(due),
+        remove_at: Timestamp::from(
+            due + chrono::Duration::from_std(job.remove_delay).unwrap_or_default(),
+        ),
         cron_schedule: None,
         auto_reschedule_on_failure: job.reschedule_on_failure.is_some(),
         auto_reschedule_on_failure_delay: job
@@ -51,7 +54,7 @@ pub async fn schedule_job(conn: &mut Conn<'_>, job: &NewJob) -> Result<WorkerJob
         idempotency_key: job.idempotency_key.as_deref(),
         cron_tick_key: None,
         rate_key: job.rate_key.as_deref(),
-        now: Ts(now),
+        now: Timestamp::from(now),
     };
     insert_or_existing(conn, &insert).await
 }
@@ -84,8 +87,10 @@ pub async fn schedule_cron_job(
         job_type: &job.job_type,
         user_id: job.user_id,
         data: &job.data,
-        due: Ts(tick),
-        remove_at: Ts(tick + chrono::Duration::from_std(job.remove_delay).unwrap_or_default()),
+        due: Timestamp::from(tick),
+        remove_at: Timestamp::from(
+            tick + chrono::Duration::from_std(job.remove_delay).unwrap_or_default(),
+        ),
         cron_schedule: Some(schedule.as_str()),
         auto_reschedule_on_failure: job.reschedule_on_failure.is_some(),
         auto_reschedule_on_failure_delay: job
@@ -99,7 +104,7 @@ pub async fn schedule_cron_job(
         idempotency_key: Some(&chain_key),
         cron_tick_key: Some(&tick_key),
         rate_key: job.rate_key.as_deref(),
-        now: Ts(now),
+        now: Timestamp::from(now),
     };
     insert_or_existing(conn, &insert).await
 }
@@ -204,8 +209,8 @@ pub async fn claim_jobs(
     claimed.jobs.extend(
         store::claim_due_jobs(
             &mut pooled.conn(),
-            Ts(now),
-            Ts(lease_until),
+            Timestamp::from(now),
+            Timestamp::from(lease_until),
             &format!("{worker}/{claim}"),
             room,
             &limits.types,
@@ -229,7 +234,7 @@ async fn claim_limited(
     claimed: &mut Claimed,
 ) -> Result<(), JobsError> {
     let mut tx = Tx::begin(db).await?;
-    store::lock_rate_limit(&mut tx.conn(), job_type, Ts(now())).await?;
+    store::lock_rate_limit(&mut tx.conn(), job_type, Timestamp::from(now())).await?;
     let now = platform::Timestamp::now().datetime();
     let per_ms = i64::try_from(rate.per.as_millis())
         .unwrap_or(i64::MAX)
@@ -248,7 +253,7 @@ async fn claim_limited(
     let candidates = store::due_jobs_of_type(
         &mut tx.conn(),
         job_type,
-        Ts(now),
+        Timestamp::from(now),
         i64::try_from(scan).unwrap_or(i64::MAX),
     )
     .await?;
@@ -256,7 +261,7 @@ async fn claim_limited(
         return Ok(());
     }
     let mut used: std::collections::HashMap<String, (i32, bool)> =
-        store::rate_limit_counts(&mut tx.conn(), job_type, Ts(window_start))
+        store::rate_limit_counts(&mut tx.conn(), job_type, Timestamp::from(window_start))
             .await?
             .into_iter()
             .map(|(key, used)| (key, (used, false)))
@@ -283,15 +288,26 @@ async fn claim_limited(
     }
     for (key, (count, changed)) in &used {
         if *changed {
-            store::set_rate_limit_count(&mut tx.conn(), job_type, key, Ts(window_start), *count)
-                .await?;
+            store::set_rate_limit_count(
+                &mut tx.conn(),
+                job_type,
+                key,
+                Timestamp::from(window_start),
+                *count,
+            )
+            .await?;
         }
     }
     if !chosen.is_empty() {
         let lease_until = now + chrono::Duration::from_std(lease).unwrap_or_default();
-        let mut jobs =
-            store::claim_jobs_by_id(&mut tx.conn(), &chosen, Ts(now), Ts(lease_until), worker)
-                .await?;
+        let mut jobs = store::claim_jobs_by_id(
+            &mut tx.conn(),
+            &chosen,
+            Timestamp::from(now),
+            Timestamp::from(lease_until),
+            worker,
+        )
+        .await?;
         jobs.sort_by(|a, b| (b.priority, a.due, a.id).cmp(&(a.priority, b.due, b.id)));
         tx.commit().await?;
         claimed.jobs.extend(jobs);
@@ -316,8 +332,8 @@ pub async fn renew_lease(db: &Db, job: &WorkerJob, lease: Duration) -> Result<()
         &mut pooled.conn(),
         job.id,
         job.attempts,
-        Ts(lease_until),
-        Ts(now),
+        Timestamp::from(lease_until),
+        Timestamp::from(now),
     )
     .await?
     {
@@ -347,12 +363,12 @@ pub async fn complete_job(db: &Db, job: &WorkerJob, result: &Value) -> Result<Se
     let finish = JobFinish {
         id: job.id,
         attempt: job.attempts,
-        now: Ts(now),
+        now: Timestamp::from(now),
         success: true,
         result: Some(result),
         outcome: Outcome::Succeeded.as_str(),
         last_error: None,
-        remove_at: Ts(now + millis(job.remove_delay)),
+        remove_at: Timestamp::from(now + millis(job.remove_delay)),
     };
     if job.cron_schedule.is_none() {
         let mut pooled = Pooled::acquire(db).await?;
@@ -403,7 +419,7 @@ pub async fn complete_jobs(
             let mut pooled = Pooled::acquire(db).await?;
             let finished = store::finish_succeeded_jobs_postgres(
                 &mut pooled.conn(),
-                Ts(now),
+                Timestamp::from(now),
                 &ids,
                 &attempts,
                 &results,
@@ -424,13 +440,18 @@ pub async fn complete_jobs(
             .to_string();
             let _gate = crate::conn::sqlite_write_gate().lock().await;
             let mut pooled = Pooled::acquire(db).await?;
-            let written =
-                store::finish_succeeded_jobs_sqlite(&mut pooled.conn(), Ts(now), &runs).await?;
+            let written = store::finish_succeeded_jobs_sqlite(
+                &mut pooled.conn(),
+                Timestamp::from(now),
+                &runs,
+            )
+            .await?;
             if written == completions.len() as u64 {
                 return Ok(vec![true; completions.len()]);
             }
             // Some run was fenced out: read back which ones this statement finished.
-            let finished = store::succeeded_at_sqlite(&mut pooled.conn(), Ts(now), &runs).await?;
+            let finished =
+                store::succeeded_at_sqlite(&mut pooled.conn(), Timestamp::from(now), &runs).await?;
             let finished: std::collections::HashSet<i64> = finished.into_iter().collect();
             Ok(completions
                 .iter()
@@ -470,9 +491,9 @@ pub async fn fail_job(
             &mut tx.conn(),
             job.id,
             job.attempts,
-            Ts(due),
+            Timestamp::from(due),
             &failure.message,
-            Ts(now),
+            Timestamp::from(now),
         )
         .await?
         {
@@ -482,12 +503,12 @@ pub async fn fail_job(
         let finish = JobFinish {
             id: job.id,
             attempt: job.attempts,
-            now: Ts(now),
+            now: Timestamp::from(now),
             success: false,
             result: Some(&error_result),
             outcome: outcome.as_str(),
             last_error: Some(&failure.message),
-            remove_at: Ts(now + millis(job.remove_delay)),
+            remove_at: Timestamp::from(now + millis(job.remove_delay)),
         };
         if !store::finish_job(&mut tx.conn(), &finish).await? {
             return Err(lease_lost(job));
@@ -523,8 +544,8 @@ async fn insert_follow_up(
         job_type: &job.job_type,
         user_id: job.user_id,
         data: &job.data.0,
-        due: Ts(due),
-        remove_at: Ts(due + millis(job.remove_delay)),
+        due: Timestamp::from(due),
+        remove_at: Timestamp::from(due + millis(job.remove_delay)),
         cron_schedule: None,
         auto_reschedule_on_failure: true,
         auto_reschedule_on_failure_delay: job.auto_reschedule_on_failure_delay,
@@ -535,7 +556,7 @@ async fn insert_follow_up(
         idempotency_key: key,
         cron_tick_key: None,
         rate_key: job.rate_key.as_deref(),
-        now: Ts(now),
+        now: Timestamp::from(now),
     };
     let inserted = store::insert_job(conn, &insert).await?;
     store::notify_job_enqueued_postgres(conn).await?;
@@ -564,8 +585,8 @@ async fn next_cron_tick(
         job_type: &job.job_type,
         user_id: job.user_id,
         data: &job.data.0,
-        due: Ts(tick),
-        remove_at: Ts(tick + millis(job.remove_delay)),
+        due: Timestamp::from(tick),
+        remove_at: Timestamp::from(tick + millis(job.remove_delay)),
         cron_schedule: Some(schedule.as_str()),
         auto_reschedule_on_failure: job.auto_reschedule_on_failure,
         auto_reschedule_on_failure_delay: job.auto_reschedule_on_failure_delay,
@@ -576,7 +597,7 @@ async fn next_cron_tick(
         idempotency_key: Some(&chain_key),
         cron_tick_key: Some(&tick_key),
         rate_key: job.rate_key.as_deref(),
-        now: Ts(now),
+        now: Timestamp::from(now),
     };
     let inserted = store::insert_job(conn, &insert).await?;
     if inserted.is_some() {
@@ -594,7 +615,13 @@ fn wake_if_any(jobs: &[WorkerJob]) {
 /// Hands a claimed job back unrun (graceful shutdown); false when the run no longer held it.
 pub async fn release_job(db: &Db, job: &WorkerJob) -> Result<bool, JobsError> {
     let mut pooled = Pooled::acquire(db).await?;
-    let released = store::release_job(&mut pooled.conn(), job.id, job.attempts, Ts(now())).await?;
+    let released = store::release_job(
+        &mut pooled.conn(),
+        job.id,
+        job.attempts,
+        Timestamp::from(now()),
+    )
+    .await?;
     if released {
         wakeup::signal();
     }
@@ -604,7 +631,8 @@ pub async fn release_job(db: &Db, job: &WorkerJob) -> Result<bool, JobsError> {
 /// Makes jobs whose lease expired claimable again; returns how many.
 pub async fn release_expired_leases(db: &Db) -> Result<u64, JobsError> {
     let mut pooled = Pooled::acquire(db).await?;
-    let released = store::release_expired_leases(&mut pooled.conn(), Ts(now())).await?;
+    let released =
+        store::release_expired_leases(&mut pooled.conn(), Timestamp::from(now())).await?;
     if released > 0 {
         tracing::info!(target: "worker", released, "released jobs whose lease expired");
         wakeup::signal();
@@ -666,8 +694,8 @@ pub async fn retry_job(db: &Db, id: i64) -> Result<WorkerJob, JobsError> {
         job_type: &job.job_type,
         user_id: job.user_id,
         data: &job.data.0,
-        due: Ts(now),
-        remove_at: Ts(now + millis(job.remove_delay)),
+        due: Timestamp::from(now),
+        remove_at: Timestamp::from(now + millis(job.remove_delay)),
         cron_schedule: None,
         auto_reschedule_on_failure: job.auto_reschedule_on_failure,
         auto_reschedule_on_failure_delay: job.auto_reschedule_on_failure_delay,
@@ -678,7 +706,7 @@ pub async fn retry_job(db: &Db, id: i64) -> Result<WorkerJob, JobsError> {
         idempotency_key: None,
         cron_tick_key: None,
         rate_key: job.rate_key.as_deref(),
-        now: Ts(now),
+        now: Timestamp::from(now),
     };
     let created = insert_or_existing(&mut tx.conn(), &insert).await?;
     tx.commit().await?;
@@ -696,8 +724,8 @@ pub async fn cancel_job(db: &Db, id: i64) -> Result<WorkerJob, JobsError> {
     if !store::cancel_job(
         &mut tx.conn(),
         id,
-        Ts(now),
-        Ts(now + millis(job.remove_delay)),
+        Timestamp::from(now),
+        Timestamp::from(now + millis(job.remove_delay)),
     )
     .await?
     {
@@ -715,19 +743,20 @@ pub async fn remove_old_jobs(db: &Db) -> Result<u64, JobsError> {
     let mut removed = 0;
     loop {
         let mut pooled = Pooled::acquire(db).await?;
-        let batch = store::delete_removable_jobs(&mut pooled.conn(), Ts(now()), 5_000).await?;
+        let batch =
+            store::delete_removable_jobs(&mut pooled.conn(), Timestamp::from(now()), 5_000).await?;
         removed += batch;
         if batch < 5_000 {
             // Counts of rate-limit windows long over (no window is longer than 24 days).
             store::delete_rate_limit_counts_before(
                 &mut pooled.conn(),
-                Ts(now() - chrono::Duration::days(25)),
+                Timestamp::from(now() - chrono::Duration::days(25)),
             )
             .await?;
             // Single-runner cycle records: a cycle older than this is never run again.
             store::delete_leader_cycles_before(
                 &mut pooled.conn(),
-                Ts(now() - chrono::Duration::days(30)),
+                Timestamp::from(now() - chrono::Duration::days(30)),
             )
             .await?;
             return Ok(removed);

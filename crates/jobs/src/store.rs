@@ -6,8 +6,9 @@ use serde_json::Value;
 use sqlx::Row;
 use sqlx::types::Json;
 
-use crate::conn::{Conn, Ts, on_conn};
+use crate::conn::{Conn, on_conn};
 use crate::domain::WorkerJob;
+use platform::Timestamp;
 
 /// Every column of `worker_jobs`, in `WorkerJob`'s order.
 macro_rules! job_columns {
@@ -72,8 +73,8 @@ pub struct JobInsert<'a> {
     pub job_type: &'a str,
     pub user_id: i64,
     pub data: &'a Value,
-    pub due: Ts,
-    pub remove_at: Ts,
+    pub due: Timestamp,
+    pub remove_at: Timestamp,
     pub cron_schedule: Option<&'a str>,
     pub auto_reschedule_on_failure: bool,
     pub auto_reschedule_on_failure_delay: i32,
@@ -84,7 +85,7 @@ pub struct JobInsert<'a> {
     pub idempotency_key: Option<&'a str>,
     pub cron_tick_key: Option<&'a str>,
     pub rate_key: Option<&'a str>,
-    pub now: Ts,
+    pub now: Timestamp,
 }
 
 /// Inserts a job unless its idempotency key (pending or running) or cron tick key is taken;
@@ -148,8 +149,8 @@ pub async fn find_job(conn: &mut Conn<'_>, id: i64) -> Result<Option<WorkerJob>,
 /// is atomic there.
 pub async fn claim_due_jobs(
     conn: &mut Conn<'_>,
-    now: Ts,
-    lease_until: Ts,
+    now: Timestamp,
+    lease_until: Timestamp,
     worker: &str,
     limit: i64,
     exclude: &[String],
@@ -188,8 +189,8 @@ pub async fn claim_due_jobs(
 /// returned, and does not run).
 async fn claim_due_jobs_sqlite(
     c: &mut sqlx::SqliteConnection,
-    now: Ts,
-    lease_until: Ts,
+    now: Timestamp,
+    lease_until: Timestamp,
     worker: &str,
     limit: i64,
     exclude: &[String],
@@ -239,7 +240,7 @@ fn json_text<T: serde::Serialize>(values: &[T]) -> String {
 pub async fn lock_rate_limit(
     conn: &mut Conn<'_>,
     job_type: &str,
-    now: Ts,
+    now: Timestamp,
 ) -> Result<(), sqlx::Error> {
     const SQL: &str = "INSERT INTO worker_job_rate_limits (job_type, rate_key, window_start, used) \
         VALUES ($1, '', $2, 0) ON CONFLICT (job_type, rate_key) \
@@ -251,7 +252,7 @@ pub async fn lock_rate_limit(
 pub async fn due_jobs_of_type(
     conn: &mut Conn<'_>,
     job_type: &str,
-    now: Ts,
+    now: Timestamp,
     limit: i64,
 ) -> Result<Vec<(i64, Option<String>)>, sqlx::Error> {
     macro_rules! due_of_type {
@@ -277,7 +278,7 @@ pub async fn due_jobs_of_type(
 pub async fn rate_limit_counts(
     conn: &mut Conn<'_>,
     job_type: &str,
-    window_start: Ts,
+    window_start: Timestamp,
 ) -> Result<Vec<(String, i32)>, sqlx::Error> {
     const SQL: &str = "SELECT rate_key, used FROM worker_job_rate_limits \
         WHERE job_type = $1 AND window_start = $2";
@@ -290,7 +291,7 @@ pub async fn set_rate_limit_count(
     conn: &mut Conn<'_>,
     job_type: &str,
     rate_key: &str,
-    window_start: Ts,
+    window_start: Timestamp,
     used: i32,
 ) -> Result<(), sqlx::Error> {
     const SQL: &str = "INSERT INTO worker_job_rate_limits (job_type, rate_key, window_start, used) \
@@ -303,7 +304,7 @@ pub async fn set_rate_limit_count(
 /// Deletes rate-limit counts of windows that began before `before`.
 pub async fn delete_rate_limit_counts_before(
     conn: &mut Conn<'_>,
-    before: Ts,
+    before: Timestamp,
 ) -> Result<u64, sqlx::Error> {
     const SQL: &str = "DELETE FROM worker_job_rate_limits WHERE window_start < $1";
     on_conn!(conn, c => sqlx::query(SQL).bind(before).execute(&mut **c).await.map(|r| r.rows_affected()))
@@ -314,8 +315,8 @@ pub async fn delete_rate_limit_counts_before(
 pub async fn claim_jobs_by_id(
     conn: &mut Conn<'_>,
     ids: &[i64],
-    now: Ts,
-    lease_until: Ts,
+    now: Timestamp,
+    lease_until: Timestamp,
     worker: &str,
 ) -> Result<Vec<WorkerJob>, sqlx::Error> {
     macro_rules! claim {
@@ -358,8 +359,8 @@ pub async fn renew_lease(
     conn: &mut Conn<'_>,
     id: i64,
     attempt: i32,
-    lease_until: Ts,
-    now: Ts,
+    lease_until: Timestamp,
+    now: Timestamp,
 ) -> Result<bool, sqlx::Error> {
     const SQL: &str = "UPDATE worker_jobs SET lease_expires_at = $3, updated_at = $4 \
         WHERE id = $1 AND attempts = $2 AND started IS NOT NULL AND finished IS NULL";
@@ -372,12 +373,12 @@ pub async fn renew_lease(
 pub struct JobFinish<'a> {
     pub id: i64,
     pub attempt: i32,
-    pub now: Ts,
+    pub now: Timestamp,
     pub success: bool,
     pub result: Option<&'a Value>,
     pub outcome: &'a str,
     pub last_error: Option<&'a str>,
-    pub remove_at: Ts,
+    pub remove_at: Timestamp,
 }
 
 /// Finishes run `attempt`; false when that run no longer holds the job (fenced).
@@ -404,7 +405,7 @@ pub async fn finish_job(conn: &mut Conn<'_>, finish: &JobFinish<'_>) -> Result<b
 /// were still held by the given attempt (the others were fenced out).
 pub async fn finish_succeeded_jobs_postgres(
     conn: &mut Conn<'_>,
-    now: Ts,
+    now: Timestamp,
     ids: &[i64],
     attempts: &[i32],
     results: &[Json<&Value>],
@@ -437,7 +438,7 @@ pub async fn finish_succeeded_jobs_postgres(
 /// rows come back: on SQLite each returned row costs a hop between threads).
 pub async fn finish_succeeded_jobs_sqlite(
     conn: &mut Conn<'_>,
-    now: Ts,
+    now: Timestamp,
     runs: &str,
 ) -> Result<u64, sqlx::Error> {
     const SQL: &str = "UPDATE worker_jobs SET finished = $1, success = TRUE, \
@@ -466,7 +467,7 @@ pub async fn finish_succeeded_jobs_sqlite(
 /// the given attempt and marked succeeded at `now`. Only read when some run was fenced out.
 pub async fn succeeded_at_sqlite(
     conn: &mut Conn<'_>,
-    now: Ts,
+    now: Timestamp,
     runs: &str,
 ) -> Result<Vec<i64>, sqlx::Error> {
     const SQL: &str = "SELECT worker_jobs.id FROM worker_jobs JOIN json_each($2) AS v \
@@ -491,9 +492,9 @@ pub async fn schedule_retry(
     conn: &mut Conn<'_>,
     id: i64,
     attempt: i32,
-    due: Ts,
+    due: Timestamp,
     last_error: &str,
-    now: Ts,
+    now: Timestamp,
 ) -> Result<bool, sqlx::Error> {
     const SQL: &str = "UPDATE worker_jobs SET started = NULL, lease_expires_at = NULL, \
         locked_by = NULL, due = $3, last_error = $4, updated_at = $5 \
@@ -507,7 +508,7 @@ pub async fn release_job(
     conn: &mut Conn<'_>,
     id: i64,
     attempt: i32,
-    now: Ts,
+    now: Timestamp,
 ) -> Result<bool, sqlx::Error> {
     const SQL: &str = "UPDATE worker_jobs SET started = NULL, lease_expires_at = NULL, \
         locked_by = NULL, max_attempts = max_attempts + 1, updated_at = $3 \
@@ -518,7 +519,10 @@ pub async fn release_job(
 
 /// Makes every job whose lease expired claimable again; its stale run is fenced out because
 /// `started` is cleared and the next claim raises `attempts`.
-pub async fn release_expired_leases(conn: &mut Conn<'_>, now: Ts) -> Result<u64, sqlx::Error> {
+pub async fn release_expired_leases(
+    conn: &mut Conn<'_>,
+    now: Timestamp,
+) -> Result<u64, sqlx::Error> {
     const SQL: &str = "UPDATE worker_jobs SET started = NULL, lease_expires_at = NULL, \
         locked_by = NULL, last_error = 'lease expired', updated_at = $1 \
         WHERE started IS NOT NULL AND finished IS NULL AND lease_expires_at < $1";
@@ -529,8 +533,8 @@ pub async fn release_expired_leases(conn: &mut Conn<'_>, now: Ts) -> Result<u64,
 pub async fn cancel_job(
     conn: &mut Conn<'_>,
     id: i64,
-    now: Ts,
-    remove_at: Ts,
+    now: Timestamp,
+    remove_at: Timestamp,
 ) -> Result<bool, sqlx::Error> {
     const SQL: &str = "UPDATE worker_jobs SET finished = $2, success = FALSE, \
         outcome = 'cancelled', remove_at = $3, lease_expires_at = NULL, updated_at = $2 \
@@ -542,7 +546,7 @@ pub async fn cancel_job(
 /// Deletes up to `limit` finished jobs whose `remove_at` has passed.
 pub async fn delete_removable_jobs(
     conn: &mut Conn<'_>,
-    now: Ts,
+    now: Timestamp,
     limit: i64,
 ) -> Result<u64, sqlx::Error> {
     const SQL: &str = "DELETE FROM worker_jobs WHERE id IN (SELECT id FROM worker_jobs \
@@ -667,7 +671,7 @@ pub async fn insert_setting_if_absent(
     conn: &mut Conn<'_>,
     key: &str,
     value: &str,
-    now: Ts,
+    now: Timestamp,
 ) -> Result<bool, sqlx::Error> {
     const SQL: &str = "INSERT INTO settings (key, value, created_at, updated_at) \
         VALUES ($1, $2, $3, $3) ON CONFLICT (key) DO NOTHING";
@@ -692,7 +696,7 @@ pub async fn replace_setting_if(
     key: &str,
     expected: &str,
     value: &str,
-    now: Ts,
+    now: Timestamp,
 ) -> Result<bool, sqlx::Error> {
     const SQL: &str =
         "UPDATE settings SET value = $3, updated_at = $4 WHERE key = $1 AND value = $2";
@@ -793,8 +797,8 @@ pub async fn acquire_leader_lease(
     conn: &mut Conn<'_>,
     name: &str,
     holder: &str,
-    expires_at: Ts,
-    now: Ts,
+    expires_at: Timestamp,
+    now: Timestamp,
 ) -> Result<Option<i64>, sqlx::Error> {
     const SQL: &str = "INSERT INTO job_leaders (name, holder, token, expires_at) \
         VALUES ($1, $2, 1, $3) ON CONFLICT (name) DO UPDATE \
@@ -811,8 +815,8 @@ pub async fn renew_leader_lease(
     name: &str,
     holder: &str,
     token: i64,
-    expires_at: Ts,
-    now: Ts,
+    expires_at: Timestamp,
+    now: Timestamp,
 ) -> Result<bool, sqlx::Error> {
     const SQL: &str = "UPDATE job_leaders SET expires_at = $4 \
         WHERE name = $1 AND holder = $2 AND token = $3 AND expires_at > $5";
@@ -826,7 +830,7 @@ pub async fn record_leader_cycle(
     name: &str,
     cycle_key: &str,
     holder: &str,
-    now: Ts,
+    now: Timestamp,
 ) -> Result<bool, sqlx::Error> {
     const SQL: &str = "INSERT INTO job_leader_cycles (name, cycle_key, holder, finished_at) \
         VALUES ($1, $2, $3, $4) ON CONFLICT (name, cycle_key) DO NOTHING";
@@ -837,7 +841,7 @@ pub async fn record_leader_cycle(
 /// Deletes the records of cycles finished before `before`.
 pub async fn delete_leader_cycles_before(
     conn: &mut Conn<'_>,
-    before: Ts,
+    before: Timestamp,
 ) -> Result<u64, sqlx::Error> {
     const SQL: &str = "DELETE FROM job_leader_cycles WHERE finished_at < $1";
     on_conn!(conn, c => sqlx::query(SQL).bind(before).execute(&mut **c).await.map(|r| r.rows_affected()))
