@@ -1,16 +1,11 @@
-//! Connections and transactions over either backend (`Conn`, `Tx`), and `Ts`, the timestamp
-//! bound the way each backend stores it, so that `store.rs` writes each statement once.
+//! Connections and transactions over either backend (`Conn`, `Tx`), so that `store.rs` writes
+//! each statement once; times are bound as `platform::Timestamp`.
 
 use std::sync::OnceLock;
 
-use chrono::{DateTime, Utc};
 use platform::Db;
-use sqlx::encode::IsNull;
-use sqlx::error::BoxDynError;
 use sqlx::pool::PoolConnection;
-use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo};
-use sqlx::sqlite::{SqliteArgumentsBuffer, SqliteTypeInfo};
-use sqlx::{Encode, PgConnection, Postgres, Sqlite, SqliteConnection, Transaction, Type};
+use sqlx::{PgConnection, Postgres, Sqlite, SqliteConnection, Transaction};
 use tokio::sync::{Mutex, MutexGuard};
 
 /// A connection the caller lends: its open transaction (so a job is enqueued atomically with
@@ -121,40 +116,5 @@ impl Tx {
             Tx::Sqlite(tx, _gate) => tx.commit().await,
             Tx::Postgres(tx) => tx.commit().await,
         }
-    }
-}
-
-/// A UTC instant as a bind parameter: `timestamptz` on PostgreSQL, ISO-8601 text with
-/// milliseconds and `Z` on SQLite (the format the schema's defaults write, which sorts as time).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Ts(pub DateTime<Utc>);
-
-impl Ts {
-    pub fn sqlite_text(&self) -> String {
-        self.0.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
-    }
-}
-
-impl Type<Sqlite> for Ts {
-    fn type_info() -> SqliteTypeInfo {
-        <String as Type<Sqlite>>::type_info()
-    }
-}
-
-impl Encode<'_, Sqlite> for Ts {
-    fn encode_by_ref(&self, buf: &mut SqliteArgumentsBuffer) -> Result<IsNull, BoxDynError> {
-        <String as Encode<'_, Sqlite>>::encode(self.sqlite_text(), buf)
-    }
-}
-
-impl Type<Postgres> for Ts {
-    fn type_info() -> PgTypeInfo {
-        <DateTime<Utc> as Type<Postgres>>::type_info()
-    }
-}
-
-impl Encode<'_, Postgres> for Ts {
-    fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
-        <DateTime<Utc> as Encode<'_, Postgres>>::encode_by_ref(&self.0, buf)
     }
 }

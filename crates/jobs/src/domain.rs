@@ -55,6 +55,8 @@ pub struct WorkerJob {
     pub locked_by: Option<String>,
     pub outcome: Option<String>,
     pub last_error: Option<String>,
+    /// The budget this job counts against when its type is rate-limited per key.
+    pub rate_key: Option<String>,
 }
 
 /// Decodes a `worker_jobs` row on either backend (the same column names and Rust types).
@@ -91,6 +93,7 @@ macro_rules! worker_job_from_row {
                     locked_by: row.try_get("locked_by")?,
                     outcome: row.try_get("outcome")?,
                     last_error: row.try_get("last_error")?,
+                    rate_key: row.try_get("rate_key")?,
                 })
             }
         }
@@ -110,7 +113,78 @@ fn serialize_optional_json<S: serde::Serializer>(
     value.as_ref().map(|v| &v.0).serialize(s)
 }
 
+/// A `worker_jobs` row as SQLite's `json_object` writes it (booleans are 0/1, times text).
+#[derive(serde::Deserialize)]
+struct SqliteJobJson {
+    id: i64,
+    #[serde(rename = "type")]
+    job_type: String,
+    user_id: i64,
+    data: Value,
+    due: DateTime<Utc>,
+    started: Option<DateTime<Utc>>,
+    finished: Option<DateTime<Utc>>,
+    remove_at: DateTime<Utc>,
+    success: Option<i64>,
+    result: Option<Value>,
+    cron_schedule: Option<String>,
+    auto_reschedule_on_failure: i64,
+    auto_reschedule_on_failure_delay: i32,
+    remove_delay: i32,
+    rescheduled_from_job: Option<i64>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    attempts: i32,
+    max_attempts: i32,
+    priority: i32,
+    idempotency_key: Option<String>,
+    cron_tick_key: Option<String>,
+    lease_expires_at: Option<DateTime<Utc>>,
+    locked_by: Option<String>,
+    outcome: Option<String>,
+    last_error: Option<String>,
+    rate_key: Option<String>,
+}
+
 impl WorkerJob {
+    /// Decodes rows that SQLite returned as one JSON array of `json_object`s (see
+    /// `store::claim_due_jobs`).
+    pub fn from_sqlite_json_array(text: &str) -> Result<Vec<WorkerJob>, serde_json::Error> {
+        let rows: Vec<SqliteJobJson> = serde_json::from_str(text)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| WorkerJob {
+                id: row.id,
+                job_type: row.job_type,
+                user_id: row.user_id,
+                data: Json(row.data),
+                due: row.due,
+                started: row.started,
+                finished: row.finished,
+                remove_at: row.remove_at,
+                success: row.success.map(|s| s != 0),
+                result: row.result.map(Json),
+                cron_schedule: row.cron_schedule,
+                auto_reschedule_on_failure: row.auto_reschedule_on_failure != 0,
+                auto_reschedule_on_failure_delay: row.auto_reschedule_on_failure_delay,
+                remove_delay: row.remove_delay,
+                rescheduled_from_job: row.rescheduled_from_job,
+                created_at: row.created_at,
+                updated_at: row.updated_at,
+                attempts: row.attempts,
+                max_attempts: row.max_attempts,
+                priority: row.priority,
+                idempotency_key: row.idempotency_key,
+                cron_tick_key: row.cron_tick_key,
+                lease_expires_at: row.lease_expires_at,
+                locked_by: row.locked_by,
+                outcome: row.outcome,
+                last_error: row.last_error,
+                rate_key: row.rate_key,
+            })
+            .collect())
+    }
+
     pub fn status(&self) -> JobStatus {
         match (&self.finished, &self.started, self.outcome.as_deref()) {
             (None, None, _) => JobStatus::Pending,
@@ -217,6 +291,8 @@ pub struct NewJob {
     pub reschedule_on_failure: Option<Duration>,
     /// How long a finished job is kept before `removeOldWorkerJobs` deletes it.
     pub remove_delay: Duration,
+    /// Which budget the job counts against when its type is rate-limited per key.
+    pub rate_key: Option<String>,
 }
 
 impl NewJob {
@@ -231,6 +307,7 @@ impl NewJob {
             max_attempts: None,
             reschedule_on_failure: None,
             remove_delay: Duration::ZERO,
+            rate_key: None,
         }
     }
 
@@ -258,6 +335,12 @@ impl NewJob {
     /// While a job with this key is pending or running, enqueuing another returns it instead.
     pub fn idempotency_key(mut self, key: impl Into<String>) -> NewJob {
         self.idempotency_key = Some(key.into());
+        self
+    }
+
+    /// The budget this job counts against when its type is limited per key (e.g. a recipient).
+    pub fn rate_key(mut self, key: impl Into<String>) -> NewJob {
+        self.rate_key = Some(key.into());
         self
     }
 
@@ -289,6 +372,15 @@ impl NewJob {
         {
             return Err(JobsError::Invalid(
                 "an idempotency key is 1 to 200 characters".to_owned(),
+            ));
+        }
+        if self
+            .rate_key
+            .as_ref()
+            .is_some_and(|k| k.is_empty() || k.len() > 200)
+        {
+            return Err(JobsError::Invalid(
+                "a rate key is 1 to 200 characters".to_owned(),
             ));
         }
         if self.max_attempts == Some(0) {

@@ -19,6 +19,10 @@ pub enum JobsError {
     /// longer complete, fail or renew it.
     #[error("job {id} attempt {attempt} no longer holds its lease")]
     LeaseLost { id: i64, attempt: i32 },
+    /// This process no longer leads the named single runner (its lock connection dropped, or
+    /// its lease expired and another process took over): the cycle recorded nothing.
+    #[error("no longer the leader of {0:?}")]
+    LeadershipLost(String),
     #[error("chain: {0}")]
     Chain(String),
     #[error(transparent)]
@@ -34,7 +38,9 @@ impl From<JobsError> for ApiError {
             JobsError::NotFinished(_) => (StatusCode::CONFLICT, "jobs.not_finished"),
             JobsError::AlreadyFinished(_) => (StatusCode::CONFLICT, "jobs.already_finished"),
             JobsError::LeaseLost { .. } => (StatusCode::CONFLICT, "jobs.lease_lost"),
-            JobsError::Chain(_) | JobsError::Database(_) => return ApiError::internal(error),
+            JobsError::LeadershipLost(_) | JobsError::Chain(_) | JobsError::Database(_) => {
+                return ApiError::internal(error);
+            }
         };
         ApiError::new(status, code, error.to_string())
     }

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use platform::Db;
-use platform::job::JobFailure;
+use platform::job::{JobFailure, JobRegistry, RateLimit};
 use serde_json::Value;
 
-use crate::conn::{Conn, Pooled, Ts, Tx};
+use crate::conn::{Conn, Pooled, Tx};
 use crate::domain::{
     CronSchedule, JobStatus, NewJob, Outcome, WorkerJob, cron_chain_key, cron_tick_key, millis,
     millis_i32, retry_delay,
@@ -17,6 +17,7 @@ use crate::domain::{
 use crate::error::JobsError;
 use crate::store::{self, JobFinish, JobInsert};
 use crate::{metrics, wakeup};
+use platform::Timestamp;
 
 /// Runs a job gets when it does not set its own.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
@@ -36,8 +37,10 @@ pub async fn schedule_job(conn: &mut Conn<'_>, job: &NewJob) -> Result<WorkerJob
         job_type: &job.job_type,
         user_id: job.user_id,
         data: &job.data,
-        due: Ts(due),
-        remove_at: Ts(due + chrono::Duration::from_std(job.remove_delay).unwrap_or_default()),
+        due: Timestamp::from(due),
+        remove_at: Timestamp::from(
+            due + chrono::Duration::from_std(job.remove_delay).unwrap_or_default(),
+        ),
         cron_schedule: None,
         auto_reschedule_on_failure: job.reschedule_on_failure.is_some(),
         auto_reschedule_on_failure_delay: job
@@ -50,7 +53,8 @@ pub async fn schedule_job(conn: &mut Conn<'_>, job: &NewJob) -> Result<WorkerJob
         priority: job.priority,
         idempotency_key: job.idempotency_key.as_deref(),
         cron_tick_key: None,
-        now: Ts(now),
+        rate_key: job.rate_key.as_deref(),
+        now: Timestamp::from(now),
     };
     insert_or_existing(conn, &insert).await
 }
@@ -83,8 +87,10 @@ pub async fn schedule_cron_job(
         job_type: &job.job_type,
         user_id: job.user_id,
         data: &job.data,
-        due: Ts(tick),
-        remove_at: Ts(tick + chrono::Duration::from_std(job.remove_delay).unwrap_or_default()),
+        due: Timestamp::from(tick),
+        remove_at: Timestamp::from(
+            tick + chrono::Duration::from_std(job.remove_delay).unwrap_or_default(),
+        ),
         cron_schedule: Some(schedule.as_str()),
         auto_reschedule_on_failure: job.reschedule_on_failure.is_some(),
         auto_reschedule_on_failure_delay: job
@@ -97,7 +103,8 @@ pub async fn schedule_cron_job(
         priority: job.priority,
         idempotency_key: Some(&chain_key),
         cron_tick_key: Some(&tick_key),
-        now: Ts(now),
+        rate_key: job.rate_key.as_deref(),
+        now: Timestamp::from(now),
     };
     insert_or_existing(conn, &insert).await
 }
@@ -131,13 +138,63 @@ async fn insert_or_existing(
     )))
 }
 
-/// Claims up to `limit` due jobs for `worker`, leased for `lease`.
+/// The registry's rate-limited job types, as claims need them (see `RateLimit`).
+#[derive(Debug, Clone, Default)]
+pub struct RateLimits {
+    limits: Vec<(String, RateLimit)>,
+    types: Vec<String>,
+}
+
+impl RateLimits {
+    /// No limits: every job type is claimed freely.
+    pub fn none() -> RateLimits {
+        RateLimits::default()
+    }
+
+    pub fn from_registry(registry: &JobRegistry) -> RateLimits {
+        let limits: Vec<(String, RateLimit)> = registry
+            .rate_limits()
+            .map(|(job_type, limit)| (job_type.to_owned(), limit))
+            .collect();
+        let types = limits.iter().map(|(t, _)| t.clone()).collect();
+        RateLimits { limits, types }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.limits.is_empty()
+    }
+}
+
+/// What one claim got. `held_back`: limited job types that had due jobs left pending because
+/// their window was full; `window_opens`: when the earliest of those windows ends.
+#[derive(Debug, Default)]
+pub struct Claimed {
+    pub jobs: Vec<WorkerJob>,
+    pub held_back: Vec<String>,
+    pub window_opens: Option<DateTime<Utc>>,
+}
+
+/// Claims up to `limit` due jobs for `worker`, leased for `lease`: first those of each
+/// rate-limited type within its window's budget, then any other type.
 pub async fn claim_jobs(
     db: &Db,
     worker: &str,
     lease: Duration,
     limit: usize,
-) -> Result<Vec<WorkerJob>, JobsError> {
+    limits: &RateLimits,
+) -> Result<Claimed, JobsError> {
+    let mut claimed = Claimed::default();
+    for (job_type, rate) in &limits.limits {
+        let room = limit.saturating_sub(claimed.jobs.len());
+        if room == 0 {
+            return Ok(claimed);
+        }
+        claim_limited(db, worker, lease, room, job_type, *rate, &mut claimed).await?;
+    }
+    let room = limit.saturating_sub(claimed.jobs.len());
+    if room == 0 {
+        return Ok(claimed);
+    }
     let now = now();
     let lease_until = now + chrono::Duration::from_std(lease).unwrap_or_default();
     let _gate = match db {
@@ -145,8 +202,125 @@ pub async fn claim_jobs(
         Db::Postgres(_) => None,
     };
     let mut pooled = Pooled::acquire(db).await?;
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    Ok(store::claim_due_jobs(&mut pooled.conn(), Ts(now), Ts(lease_until), worker, limit).await?)
+    let room = i64::try_from(room).unwrap_or(i64::MAX);
+    // Each claim's own `locked_by` (`<worker>/<n>`), which names its rows.
+    static CLAIMS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let claim = CLAIMS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    claimed.jobs.extend(
+        store::claim_due_jobs(
+            &mut pooled.conn(),
+            Timestamp::from(now),
+            Timestamp::from(lease_until),
+            &format!("{worker}/{claim}"),
+            room,
+            &limits.types,
+        )
+        .await?,
+    );
+    Ok(claimed)
+}
+
+/// Claims due jobs of one rate-limited type within its window's budget, in one transaction
+/// that holds the type's limit row: the count read and the count written cannot interleave
+/// with another claimer's, on any instance. The clock is read once the row is held, so a
+/// window's starts are counted against that window.
+async fn claim_limited(
+    db: &Db,
+    worker: &str,
+    lease: Duration,
+    room: usize,
+    job_type: &str,
+    rate: RateLimit,
+    claimed: &mut Claimed,
+) -> Result<(), JobsError> {
+    let mut tx = Tx::begin(db).await?;
+    store::lock_rate_limit(&mut tx.conn(), job_type, Timestamp::from(now())).await?;
+    let now = platform::Timestamp::now().datetime();
+    let per_ms = i64::try_from(rate.per.as_millis())
+        .unwrap_or(i64::MAX)
+        .max(1);
+    let now_ms = now.timestamp_millis();
+    let window_start =
+        DateTime::from_timestamp_millis(now_ms - now_ms.rem_euclid(per_ms)).unwrap_or(now);
+    let window_end = window_start + chrono::Duration::milliseconds(per_ms);
+    let max = i32::try_from(rate.max).unwrap_or(i32::MAX);
+    // Per key, jobs over their key's budget may precede others: look further ahead.
+    let scan = if rate.by_key {
+        room.saturating_mul(4).min(1_000)
+    } else {
+        room.min(rate.max as usize)
+    };
+    let candidates = store::due_jobs_of_type(
+        &mut tx.conn(),
+        job_type,
+        Timestamp::from(now),
+        i64::try_from(scan).unwrap_or(i64::MAX),
+    )
+    .await?;
+    if candidates.is_empty() {
+        return Ok(());
+    }
+    let mut used: std::collections::HashMap<String, (i32, bool)> =
+        store::rate_limit_counts(&mut tx.conn(), job_type, Timestamp::from(window_start))
+            .await?
+            .into_iter()
+            .map(|(key, used)| (key, (used, false)))
+            .collect();
+    let mut chosen = Vec::new();
+    let mut held_back = false;
+    for (id, key) in candidates {
+        if chosen.len() == room {
+            break;
+        }
+        let key = if rate.by_key {
+            key.unwrap_or_default()
+        } else {
+            String::new()
+        };
+        let (count, changed) = used.entry(key).or_insert((0, false));
+        if *count < max {
+            *count += 1;
+            *changed = true;
+            chosen.push(id);
+        } else {
+            held_back = true;
+        }
+    }
+    for (key, (count, changed)) in &used {
+        if *changed {
+            store::set_rate_limit_count(
+                &mut tx.conn(),
+                job_type,
+                key,
+                Timestamp::from(window_start),
+                *count,
+            )
+            .await?;
+        }
+    }
+    if !chosen.is_empty() {
+        let lease_until = now + chrono::Duration::from_std(lease).unwrap_or_default();
+        let mut jobs = store::claim_jobs_by_id(
+            &mut tx.conn(),
+            &chosen,
+            Timestamp::from(now),
+            Timestamp::from(lease_until),
+            worker,
+        )
+        .await?;
+        jobs.sort_by(|a, b| (b.priority, a.due, a.id).cmp(&(a.priority, b.due, b.id)));
+        tx.commit().await?;
+        claimed.jobs.extend(jobs);
+    }
+    if held_back {
+        claimed.held_back.push(job_type.to_owned());
+        claimed.window_opens = Some(
+            claimed
+                .window_opens
+                .map_or(window_end, |t| t.min(window_end)),
+        );
+    }
+    Ok(())
 }
 
 /// Extends the lease of `job`'s current run; `LeaseLost` when the run was fenced out.
@@ -158,8 +332,8 @@ pub async fn renew_lease(db: &Db, job: &WorkerJob, lease: Duration) -> Result<()
         &mut pooled.conn(),
         job.id,
         job.attempts,
-        Ts(lease_until),
-        Ts(now),
+        Timestamp::from(lease_until),
+        Timestamp::from(now),
     )
     .await?
     {
@@ -189,12 +363,12 @@ pub async fn complete_job(db: &Db, job: &WorkerJob, result: &Value) -> Result<Se
     let finish = JobFinish {
         id: job.id,
         attempt: job.attempts,
-        now: Ts(now),
+        now: Timestamp::from(now),
         success: true,
         result: Some(result),
         outcome: Outcome::Succeeded.as_str(),
         last_error: None,
-        remove_at: Ts(now + millis(job.remove_delay)),
+        remove_at: Timestamp::from(now + millis(job.remove_delay)),
     };
     if job.cron_schedule.is_none() {
         let mut pooled = Pooled::acquire(db).await?;
@@ -245,7 +419,7 @@ pub async fn complete_jobs(
             let mut pooled = Pooled::acquire(db).await?;
             let finished = store::finish_succeeded_jobs_postgres(
                 &mut pooled.conn(),
-                Ts(now),
+                Timestamp::from(now),
                 &ids,
                 &attempts,
                 &results,
@@ -266,13 +440,18 @@ pub async fn complete_jobs(
             .to_string();
             let _gate = crate::conn::sqlite_write_gate().lock().await;
             let mut pooled = Pooled::acquire(db).await?;
-            let written =
-                store::finish_succeeded_jobs_sqlite(&mut pooled.conn(), Ts(now), &runs).await?;
+            let written = store::finish_succeeded_jobs_sqlite(
+                &mut pooled.conn(),
+                Timestamp::from(now),
+                &runs,
+            )
+            .await?;
             if written == completions.len() as u64 {
                 return Ok(vec![true; completions.len()]);
             }
             // Some run was fenced out: read back which ones this statement finished.
-            let finished = store::succeeded_at_sqlite(&mut pooled.conn(), Ts(now), &runs).await?;
+            let finished =
+                store::succeeded_at_sqlite(&mut pooled.conn(), Timestamp::from(now), &runs).await?;
             let finished: std::collections::HashSet<i64> = finished.into_iter().collect();
             Ok(completions
                 .iter()
@@ -312,9 +491,9 @@ pub async fn fail_job(
             &mut tx.conn(),
             job.id,
             job.attempts,
-            Ts(due),
+            Timestamp::from(due),
             &failure.message,
-            Ts(now),
+            Timestamp::from(now),
         )
         .await?
         {
@@ -324,12 +503,12 @@ pub async fn fail_job(
         let finish = JobFinish {
             id: job.id,
             attempt: job.attempts,
-            now: Ts(now),
+            now: Timestamp::from(now),
             success: false,
             result: Some(&error_result),
             outcome: outcome.as_str(),
             last_error: Some(&failure.message),
-            remove_at: Ts(now + millis(job.remove_delay)),
+            remove_at: Timestamp::from(now + millis(job.remove_delay)),
         };
         if !store::finish_job(&mut tx.conn(), &finish).await? {
             return Err(lease_lost(job));
@@ -365,8 +544,8 @@ async fn insert_follow_up(
         job_type: &job.job_type,
         user_id: job.user_id,
         data: &job.data.0,
-        due: Ts(due),
-        remove_at: Ts(due + millis(job.remove_delay)),
+        due: Timestamp::from(due),
+        remove_at: Timestamp::from(due + millis(job.remove_delay)),
         cron_schedule: None,
         auto_reschedule_on_failure: true,
         auto_reschedule_on_failure_delay: job.auto_reschedule_on_failure_delay,
@@ -376,7 +555,8 @@ async fn insert_follow_up(
         priority: job.priority,
         idempotency_key: key,
         cron_tick_key: None,
-        now: Ts(now),
+        rate_key: job.rate_key.as_deref(),
+        now: Timestamp::from(now),
     };
     let inserted = store::insert_job(conn, &insert).await?;
     store::notify_job_enqueued_postgres(conn).await?;
@@ -405,8 +585,8 @@ async fn next_cron_tick(
         job_type: &job.job_type,
         user_id: job.user_id,
         data: &job.data.0,
-        due: Ts(tick),
-        remove_at: Ts(tick + millis(job.remove_delay)),
+        due: Timestamp::from(tick),
+        remove_at: Timestamp::from(tick + millis(job.remove_delay)),
         cron_schedule: Some(schedule.as_str()),
         auto_reschedule_on_failure: job.auto_reschedule_on_failure,
         auto_reschedule_on_failure_delay: job.auto_reschedule_on_failure_delay,
@@ -416,7 +596,8 @@ async fn next_cron_tick(
         priority: job.priority,
         idempotency_key: Some(&chain_key),
         cron_tick_key: Some(&tick_key),
-        now: Ts(now),
+        rate_key: job.rate_key.as_deref(),
+        now: Timestamp::from(now),
     };
     let inserted = store::insert_job(conn, &insert).await?;
     if inserted.is_some() {
@@ -434,7 +615,13 @@ fn wake_if_any(jobs: &[WorkerJob]) {
 /// Hands a claimed job back unrun (graceful shutdown); false when the run no longer held it.
 pub async fn release_job(db: &Db, job: &WorkerJob) -> Result<bool, JobsError> {
     let mut pooled = Pooled::acquire(db).await?;
-    let released = store::release_job(&mut pooled.conn(), job.id, job.attempts, Ts(now())).await?;
+    let released = store::release_job(
+        &mut pooled.conn(),
+        job.id,
+        job.attempts,
+        Timestamp::from(now()),
+    )
+    .await?;
     if released {
         wakeup::signal();
     }
@@ -444,7 +631,8 @@ pub async fn release_job(db: &Db, job: &WorkerJob) -> Result<bool, JobsError> {
 /// Makes jobs whose lease expired claimable again; returns how many.
 pub async fn release_expired_leases(db: &Db) -> Result<u64, JobsError> {
     let mut pooled = Pooled::acquire(db).await?;
-    let released = store::release_expired_leases(&mut pooled.conn(), Ts(now())).await?;
+    let released =
+        store::release_expired_leases(&mut pooled.conn(), Timestamp::from(now())).await?;
     if released > 0 {
         tracing::info!(target: "worker", released, "released jobs whose lease expired");
         wakeup::signal();
@@ -453,11 +641,13 @@ pub async fn release_expired_leases(db: &Db) -> Result<u64, JobsError> {
 }
 
 /// When the next pending job falls due and the next lease expires (for an idle worker's nap).
+/// `exclude`: job types not to count (rate-limited ones held back until their window opens).
 pub async fn next_wake_times(
     db: &Db,
+    exclude: &[String],
 ) -> Result<(Option<DateTime<Utc>>, Option<DateTime<Utc>>), JobsError> {
     let mut pooled = Pooled::acquire(db).await?;
-    Ok(store::next_wake_times(&mut pooled.conn()).await?)
+    Ok(store::next_wake_times(&mut pooled.conn(), exclude).await?)
 }
 
 pub async fn find_job(db: &Db, id: i64) -> Result<WorkerJob, JobsError> {
@@ -504,8 +694,8 @@ pub async fn retry_job(db: &Db, id: i64) -> Result<WorkerJob, JobsError> {
         job_type: &job.job_type,
         user_id: job.user_id,
         data: &job.data.0,
-        due: Ts(now),
-        remove_at: Ts(now + millis(job.remove_delay)),
+        due: Timestamp::from(now),
+        remove_at: Timestamp::from(now + millis(job.remove_delay)),
         cron_schedule: None,
         auto_reschedule_on_failure: job.auto_reschedule_on_failure,
         auto_reschedule_on_failure_delay: job.auto_reschedule_on_failure_delay,
@@ -515,7 +705,8 @@ pub async fn retry_job(db: &Db, id: i64) -> Result<WorkerJob, JobsError> {
         priority: job.priority,
         idempotency_key: None,
         cron_tick_key: None,
-        now: Ts(now),
+        rate_key: job.rate_key.as_deref(),
+        now: Timestamp::from(now),
     };
     let created = insert_or_existing(&mut tx.conn(), &insert).await?;
     tx.commit().await?;
@@ -533,8 +724,8 @@ pub async fn cancel_job(db: &Db, id: i64) -> Result<WorkerJob, JobsError> {
     if !store::cancel_job(
         &mut tx.conn(),
         id,
-        Ts(now),
-        Ts(now + millis(job.remove_delay)),
+        Timestamp::from(now),
+        Timestamp::from(now + millis(job.remove_delay)),
     )
     .await?
     {
@@ -552,9 +743,22 @@ pub async fn remove_old_jobs(db: &Db) -> Result<u64, JobsError> {
     let mut removed = 0;
     loop {
         let mut pooled = Pooled::acquire(db).await?;
-        let batch = store::delete_removable_jobs(&mut pooled.conn(), Ts(now()), 5_000).await?;
+        let batch =
+            store::delete_removable_jobs(&mut pooled.conn(), Timestamp::from(now()), 5_000).await?;
         removed += batch;
         if batch < 5_000 {
+            // Counts of rate-limit windows long over (no window is longer than 24 days).
+            store::delete_rate_limit_counts_before(
+                &mut pooled.conn(),
+                Timestamp::from(now() - chrono::Duration::days(25)),
+            )
+            .await?;
+            // Single-runner cycle records: a cycle older than this is never run again.
+            store::delete_leader_cycles_before(
+                &mut pooled.conn(),
+                Timestamp::from(now() - chrono::Duration::days(30)),
+            )
+            .await?;
             return Ok(removed);
         }
     }

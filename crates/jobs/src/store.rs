@@ -6,8 +6,9 @@ use serde_json::Value;
 use sqlx::Row;
 use sqlx::types::Json;
 
-use crate::conn::{Conn, Ts, on_conn};
+use crate::conn::{Conn, on_conn};
 use crate::domain::WorkerJob;
+use platform::Timestamp;
 
 /// Every column of `worker_jobs`, in `WorkerJob`'s order.
 macro_rules! job_columns {
@@ -15,7 +16,54 @@ macro_rules! job_columns {
         "id, type, user_id, data, due, started, finished, remove_at, success, result, \
          cron_schedule, auto_reschedule_on_failure, auto_reschedule_on_failure_delay, \
          remove_delay, rescheduled_from_job, created_at, updated_at, attempts, max_attempts, \
-         priority, idempotency_key, cron_tick_key, lease_expires_at, locked_by, outcome, last_error"
+         priority, idempotency_key, cron_tick_key, lease_expires_at, locked_by, outcome, last_error, \
+         rate_key"
+    };
+}
+
+/// What a claim sets: the run's start, its attempt (the lease's fencing token), the lease and
+/// who holds it (`$1` now, `$2` the lease's end, `$3` the holder).
+macro_rules! claim_set {
+    () => {
+        "UPDATE worker_jobs SET started = $1, attempts = attempts + 1, lease_expires_at = $2, \
+         locked_by = $3, updated_at = $1 "
+    };
+}
+
+/// The claim of up to `$4` due pending jobs in claim order; `$exclude` narrows their types and
+/// `$lock` ends the row choice (`FOR UPDATE SKIP LOCKED` on PostgreSQL).
+macro_rules! claim_due {
+    ($exclude:literal, $lock:literal) => {
+        concat!(
+            claim_set!(),
+            "WHERE id IN (SELECT id FROM worker_jobs \
+             WHERE started IS NULL AND finished IS NULL AND due <= $1",
+            $exclude,
+            " ORDER BY priority DESC, due, id LIMIT $4",
+            $lock,
+            ")"
+        )
+    };
+}
+
+/// A claim statement with its binds: the first text when no type is excluded, else the second
+/// with `$excluded` (the excluded types) as `$5`.
+macro_rules! claim_query {
+    ($make:expr, ($all:expr, $excluding:expr), ($now:expr, $lease_until:expr, $worker:expr, $limit:expr), $exclude:expr, $excluded:expr) => {
+        if $exclude.is_empty() {
+            $make($all)
+                .bind($now)
+                .bind($lease_until)
+                .bind($worker)
+                .bind($limit)
+        } else {
+            $make($excluding)
+                .bind($now)
+                .bind($lease_until)
+                .bind($worker)
+                .bind($limit)
+                .bind($excluded)
+        }
     };
 }
 
@@ -25,8 +73,8 @@ pub struct JobInsert<'a> {
     pub job_type: &'a str,
     pub user_id: i64,
     pub data: &'a Value,
-    pub due: Ts,
-    pub remove_at: Ts,
+    pub due: Timestamp,
+    pub remove_at: Timestamp,
     pub cron_schedule: Option<&'a str>,
     pub auto_reschedule_on_failure: bool,
     pub auto_reschedule_on_failure_delay: i32,
@@ -36,7 +84,8 @@ pub struct JobInsert<'a> {
     pub priority: i32,
     pub idempotency_key: Option<&'a str>,
     pub cron_tick_key: Option<&'a str>,
-    pub now: Ts,
+    pub rate_key: Option<&'a str>,
+    pub now: Timestamp,
 }
 
 /// Inserts a job unless its idempotency key (pending or running) or cron tick key is taken;
@@ -49,8 +98,8 @@ pub async fn insert_job(
         "INSERT INTO worker_jobs (type, user_id, data, due, remove_at, cron_schedule, \
          auto_reschedule_on_failure, auto_reschedule_on_failure_delay, remove_delay, \
          rescheduled_from_job, max_attempts, priority, idempotency_key, cron_tick_key, \
-         created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15) \
+         created_at, updated_at, rate_key) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16) \
          ON CONFLICT DO NOTHING RETURNING ",
         job_columns!()
     );
@@ -70,6 +119,7 @@ pub async fn insert_job(
         .bind(job.idempotency_key)
         .bind(job.cron_tick_key)
         .bind(job.now)
+        .bind(job.rate_key)
         .fetch_optional(&mut **c)
         .await)
 }
@@ -92,42 +142,203 @@ pub async fn find_job(conn: &mut Conn<'_>, id: i64) -> Result<Option<WorkerJob>,
     on_conn!(conn, c => sqlx::query_as::<_, WorkerJob>(SQL).bind(id).fetch_optional(&mut **c).await)
 }
 
-/// Claims up to `limit` due pending jobs, highest priority then earliest due first: each gets
+/// Claims up to `limit` due pending jobs, highest priority then earliest due first, of any type
+/// but those in `exclude` (the rate-limited ones, claimed by `claim_jobs_by_id`): each gets
 /// `attempts + 1` (the new lease's fencing token), `started`, and a lease until `lease_until`.
 /// PostgreSQL skips rows other claimers hold; SQLite serialises writers, so the one statement
 /// is atomic there.
 pub async fn claim_due_jobs(
     conn: &mut Conn<'_>,
-    now: Ts,
-    lease_until: Ts,
+    now: Timestamp,
+    lease_until: Timestamp,
     worker: &str,
     limit: i64,
+    exclude: &[String],
 ) -> Result<Vec<WorkerJob>, sqlx::Error> {
     const POSTGRES: &str = concat!(
-        "UPDATE worker_jobs SET started = $1, attempts = attempts + 1, lease_expires_at = $2, \
-         locked_by = $3, updated_at = $1 \
-         WHERE id IN (SELECT id FROM worker_jobs \
-           WHERE started IS NULL AND finished IS NULL AND due <= $1 \
-           ORDER BY priority DESC, due, id LIMIT $4 FOR UPDATE SKIP LOCKED) \
-         RETURNING ",
+        claim_due!("", " FOR UPDATE SKIP LOCKED"),
+        " RETURNING ",
         job_columns!()
     );
-    const SQLITE: &str = concat!(
-        "UPDATE worker_jobs SET started = $1, attempts = attempts + 1, lease_expires_at = $2, \
-         locked_by = $3, updated_at = $1 \
-         WHERE id IN (SELECT id FROM worker_jobs \
-           WHERE started IS NULL AND finished IS NULL AND due <= $1 \
-           ORDER BY priority DESC, due, id LIMIT $4) \
-         RETURNING ",
+    const POSTGRES_EXCLUDING: &str = concat!(
+        claim_due!(" AND NOT (type = ANY($5))", " FOR UPDATE SKIP LOCKED"),
+        " RETURNING ",
         job_columns!()
     );
+    match conn {
+        Conn::Postgres(c) => {
+            claim_query!(
+                sqlx::query_as::<_, WorkerJob>,
+                (POSTGRES, POSTGRES_EXCLUDING),
+                (now, lease_until, worker, limit),
+                exclude,
+                exclude
+            )
+            .fetch_all(&mut **c)
+            .await
+        }
+        Conn::Sqlite(c) => claim_due_jobs_sqlite(c, now, lease_until, worker, limit, exclude).await,
+    }
+}
+
+/// SQLite's claim, as two statements that each cross sqlx's connection thread once: the
+/// `UPDATE`, then one row holding the claimed jobs as a JSON array (a `RETURNING` would send
+/// each row across on its own, one thread hop each). The caller holds the write gate and
+/// `worker` is unique to this claim, so (`locked_by`, `lease_expires_at`) names exactly its
+/// rows; no other process touches a row under a live lease but to cancel it (then it is not
+/// returned, and does not run).
+async fn claim_due_jobs_sqlite(
+    c: &mut sqlx::SqliteConnection,
+    now: Timestamp,
+    lease_until: Timestamp,
+    worker: &str,
+    limit: i64,
+    exclude: &[String],
+) -> Result<Vec<WorkerJob>, sqlx::Error> {
+    const CLAIM: &str = claim_due!("", "");
+    const CLAIM_EXCLUDING: &str =
+        claim_due!(" AND type NOT IN (SELECT value FROM json_each($5))", "");
+    const CLAIMED: &str = "SELECT json_group_array(json_object(\
+        'id', id, 'type', type, 'user_id', user_id, 'data', json(data), 'due', due, \
+        'started', started, 'finished', finished, 'remove_at', remove_at, 'success', success, \
+        'result', json(result), 'cron_schedule', cron_schedule, \
+        'auto_reschedule_on_failure', auto_reschedule_on_failure, \
+        'auto_reschedule_on_failure_delay', auto_reschedule_on_failure_delay, \
+        'remove_delay', remove_delay, 'rescheduled_from_job', rescheduled_from_job, \
+        'created_at', created_at, 'updated_at', updated_at, 'attempts', attempts, \
+        'max_attempts', max_attempts, 'priority', priority, 'idempotency_key', idempotency_key, \
+        'cron_tick_key', cron_tick_key, 'lease_expires_at', lease_expires_at, \
+        'locked_by', locked_by, 'outcome', outcome, 'last_error', last_error, \
+        'rate_key', rate_key)) \
+        FROM (SELECT * FROM worker_jobs \
+          WHERE started IS NOT NULL AND finished IS NULL AND lease_expires_at = $1 \
+          AND locked_by = $2 ORDER BY priority DESC, due, id)";
+    let query = claim_query!(
+        sqlx::query,
+        (CLAIM, CLAIM_EXCLUDING),
+        (now, lease_until, worker, limit),
+        exclude,
+        json_text(exclude)
+    );
+    if query.execute(&mut *c).await?.rows_affected() == 0 {
+        return Ok(Vec::new());
+    }
+    let claimed: String = sqlx::query_scalar(CLAIMED)
+        .bind(lease_until)
+        .bind(worker)
+        .fetch_one(&mut *c)
+        .await?;
+    WorkerJob::from_sqlite_json_array(&claimed).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
+fn json_text<T: serde::Serialize>(values: &[T]) -> String {
+    serde_json::to_string(values).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// Locks (creating it) the rate-limit row of `job_type`: claims of that type wait for each
+/// other until this transaction ends.
+pub async fn lock_rate_limit(
+    conn: &mut Conn<'_>,
+    job_type: &str,
+    now: Timestamp,
+) -> Result<(), sqlx::Error> {
+    const SQL: &str = "INSERT INTO worker_job_rate_limits (job_type, rate_key, window_start, used) \
+        VALUES ($1, '', $2, 0) ON CONFLICT (job_type, rate_key) \
+        DO UPDATE SET used = worker_job_rate_limits.used";
+    on_conn!(conn, c => sqlx::query(SQL).bind(job_type).bind(now).execute(&mut **c).await.map(drop))
+}
+
+/// Up to `limit` due pending jobs of `job_type` in claim order: id and rate key.
+pub async fn due_jobs_of_type(
+    conn: &mut Conn<'_>,
+    job_type: &str,
+    now: Timestamp,
+    limit: i64,
+) -> Result<Vec<(i64, Option<String>)>, sqlx::Error> {
+    macro_rules! due_of_type {
+        ($lock:literal) => {
+            concat!(
+                "SELECT id, rate_key FROM worker_jobs \
+                 WHERE type = $1 AND started IS NULL AND finished IS NULL AND due <= $2 \
+                 ORDER BY priority DESC, due, id LIMIT $3",
+                $lock
+            )
+        };
+    }
+    let sql = if conn.is_postgres() {
+        due_of_type!(" FOR UPDATE SKIP LOCKED")
+    } else {
+        due_of_type!("")
+    };
+    on_conn!(conn, c => sqlx::query_as(sql).bind(job_type).bind(now).bind(limit).fetch_all(&mut **c).await)
+}
+
+/// How many jobs of `job_type` each rate key started in the window beginning at
+/// `window_start` (keys without a row there started none).
+pub async fn rate_limit_counts(
+    conn: &mut Conn<'_>,
+    job_type: &str,
+    window_start: Timestamp,
+) -> Result<Vec<(String, i32)>, sqlx::Error> {
+    const SQL: &str = "SELECT rate_key, used FROM worker_job_rate_limits \
+        WHERE job_type = $1 AND window_start = $2";
+    on_conn!(conn, c => sqlx::query_as(SQL).bind(job_type).bind(window_start).fetch_all(&mut **c).await)
+}
+
+/// Records that `used` jobs of (`job_type`, `rate_key`) started in the window beginning at
+/// `window_start`.
+pub async fn set_rate_limit_count(
+    conn: &mut Conn<'_>,
+    job_type: &str,
+    rate_key: &str,
+    window_start: Timestamp,
+    used: i32,
+) -> Result<(), sqlx::Error> {
+    const SQL: &str = "INSERT INTO worker_job_rate_limits (job_type, rate_key, window_start, used) \
+        VALUES ($1, $2, $3, $4) ON CONFLICT (job_type, rate_key) \
+        DO UPDATE SET window_start = excluded.window_start, used = excluded.used";
+    on_conn!(conn, c => sqlx::query(SQL).bind(job_type).bind(rate_key).bind(window_start).bind(used)
+        .execute(&mut **c).await.map(drop))
+}
+
+/// Deletes rate-limit counts of windows that began before `before`.
+pub async fn delete_rate_limit_counts_before(
+    conn: &mut Conn<'_>,
+    before: Timestamp,
+) -> Result<u64, sqlx::Error> {
+    const SQL: &str = "DELETE FROM worker_job_rate_limits WHERE window_start < $1";
+    on_conn!(conn, c => sqlx::query(SQL).bind(before).execute(&mut **c).await.map(|r| r.rows_affected()))
+}
+
+/// Claims the pending jobs `ids` (chosen by a rate-limited claim that holds their rows), as
+/// `claim_due_jobs` does.
+pub async fn claim_jobs_by_id(
+    conn: &mut Conn<'_>,
+    ids: &[i64],
+    now: Timestamp,
+    lease_until: Timestamp,
+    worker: &str,
+) -> Result<Vec<WorkerJob>, sqlx::Error> {
+    macro_rules! claim {
+        ($ids:literal) => {
+            concat!(
+                claim_set!(),
+                "WHERE started IS NULL AND finished IS NULL AND id IN ",
+                $ids,
+                " RETURNING ",
+                job_columns!()
+            )
+        };
+    }
+    const POSTGRES: &str = claim!("(SELECT UNNEST($4::BIGINT[]))");
+    const SQLITE: &str = claim!("(SELECT value FROM json_each($4))");
     match conn {
         Conn::Postgres(c) => {
             sqlx::query_as::<_, WorkerJob>(POSTGRES)
                 .bind(now)
                 .bind(lease_until)
                 .bind(worker)
-                .bind(limit)
+                .bind(ids)
                 .fetch_all(&mut **c)
                 .await
         }
@@ -136,7 +347,7 @@ pub async fn claim_due_jobs(
                 .bind(now)
                 .bind(lease_until)
                 .bind(worker)
-                .bind(limit)
+                .bind(json_text(ids))
                 .fetch_all(&mut **c)
                 .await
         }
@@ -148,8 +359,8 @@ pub async fn renew_lease(
     conn: &mut Conn<'_>,
     id: i64,
     attempt: i32,
-    lease_until: Ts,
-    now: Ts,
+    lease_until: Timestamp,
+    now: Timestamp,
 ) -> Result<bool, sqlx::Error> {
     const SQL: &str = "UPDATE worker_jobs SET lease_expires_at = $3, updated_at = $4 \
         WHERE id = $1 AND attempts = $2 AND started IS NOT NULL AND finished IS NULL";
@@ -162,12 +373,12 @@ pub async fn renew_lease(
 pub struct JobFinish<'a> {
     pub id: i64,
     pub attempt: i32,
-    pub now: Ts,
+    pub now: Timestamp,
     pub success: bool,
     pub result: Option<&'a Value>,
     pub outcome: &'a str,
     pub last_error: Option<&'a str>,
-    pub remove_at: Ts,
+    pub remove_at: Timestamp,
 }
 
 /// Finishes run `attempt`; false when that run no longer holds the job (fenced).
@@ -194,7 +405,7 @@ pub async fn finish_job(conn: &mut Conn<'_>, finish: &JobFinish<'_>) -> Result<b
 /// were still held by the given attempt (the others were fenced out).
 pub async fn finish_succeeded_jobs_postgres(
     conn: &mut Conn<'_>,
-    now: Ts,
+    now: Timestamp,
     ids: &[i64],
     attempts: &[i32],
     results: &[Json<&Value>],
@@ -227,7 +438,7 @@ pub async fn finish_succeeded_jobs_postgres(
 /// rows come back: on SQLite each returned row costs a hop between threads).
 pub async fn finish_succeeded_jobs_sqlite(
     conn: &mut Conn<'_>,
-    now: Ts,
+    now: Timestamp,
     runs: &str,
 ) -> Result<u64, sqlx::Error> {
     const SQL: &str = "UPDATE worker_jobs SET finished = $1, success = TRUE, \
@@ -256,7 +467,7 @@ pub async fn finish_succeeded_jobs_sqlite(
 /// the given attempt and marked succeeded at `now`. Only read when some run was fenced out.
 pub async fn succeeded_at_sqlite(
     conn: &mut Conn<'_>,
-    now: Ts,
+    now: Timestamp,
     runs: &str,
 ) -> Result<Vec<i64>, sqlx::Error> {
     const SQL: &str = "SELECT worker_jobs.id FROM worker_jobs JOIN json_each($2) AS v \
@@ -281,9 +492,9 @@ pub async fn schedule_retry(
     conn: &mut Conn<'_>,
     id: i64,
     attempt: i32,
-    due: Ts,
+    due: Timestamp,
     last_error: &str,
-    now: Ts,
+    now: Timestamp,
 ) -> Result<bool, sqlx::Error> {
     const SQL: &str = "UPDATE worker_jobs SET started = NULL, lease_expires_at = NULL, \
         locked_by = NULL, due = $3, last_error = $4, updated_at = $5 \
@@ -297,7 +508,7 @@ pub async fn release_job(
     conn: &mut Conn<'_>,
     id: i64,
     attempt: i32,
-    now: Ts,
+    now: Timestamp,
 ) -> Result<bool, sqlx::Error> {
     const SQL: &str = "UPDATE worker_jobs SET started = NULL, lease_expires_at = NULL, \
         locked_by = NULL, max_attempts = max_attempts + 1, updated_at = $3 \
@@ -308,7 +519,10 @@ pub async fn release_job(
 
 /// Makes every job whose lease expired claimable again; its stale run is fenced out because
 /// `started` is cleared and the next claim raises `attempts`.
-pub async fn release_expired_leases(conn: &mut Conn<'_>, now: Ts) -> Result<u64, sqlx::Error> {
+pub async fn release_expired_leases(
+    conn: &mut Conn<'_>,
+    now: Timestamp,
+) -> Result<u64, sqlx::Error> {
     const SQL: &str = "UPDATE worker_jobs SET started = NULL, lease_expires_at = NULL, \
         locked_by = NULL, last_error = 'lease expired', updated_at = $1 \
         WHERE started IS NOT NULL AND finished IS NULL AND lease_expires_at < $1";
@@ -319,8 +533,8 @@ pub async fn release_expired_leases(conn: &mut Conn<'_>, now: Ts) -> Result<u64,
 pub async fn cancel_job(
     conn: &mut Conn<'_>,
     id: i64,
-    now: Ts,
-    remove_at: Ts,
+    now: Timestamp,
+    remove_at: Timestamp,
 ) -> Result<bool, sqlx::Error> {
     const SQL: &str = "UPDATE worker_jobs SET finished = $2, success = FALSE, \
         outcome = 'cancelled', remove_at = $3, lease_expires_at = NULL, updated_at = $2 \
@@ -332,7 +546,7 @@ pub async fn cancel_job(
 /// Deletes up to `limit` finished jobs whose `remove_at` has passed.
 pub async fn delete_removable_jobs(
     conn: &mut Conn<'_>,
-    now: Ts,
+    now: Timestamp,
     limit: i64,
 ) -> Result<u64, sqlx::Error> {
     const SQL: &str = "DELETE FROM worker_jobs WHERE id IN (SELECT id FROM worker_jobs \
@@ -383,9 +597,11 @@ pub async fn count_unfinished_jobs(conn: &mut Conn<'_>) -> Result<i64, sqlx::Err
     on_conn!(conn, c => sqlx::query_scalar::<_, i64>(SQL).fetch_one(&mut **c).await)
 }
 
-/// When the next pending job falls due, and when the next running lease expires.
+/// When the next pending job (of a type not in `exclude`) falls due, and when the next running
+/// lease expires.
 pub async fn next_wake_times(
     conn: &mut Conn<'_>,
+    exclude: &[String],
 ) -> Result<
     (
         Option<chrono::DateTime<chrono::Utc>>,
@@ -393,13 +609,46 @@ pub async fn next_wake_times(
     ),
     sqlx::Error,
 > {
-    const SQL: &str = "SELECT \
-        (SELECT MIN(due) FROM worker_jobs WHERE started IS NULL AND finished IS NULL), \
-        (SELECT MIN(lease_expires_at) FROM worker_jobs WHERE started IS NOT NULL AND finished IS NULL)";
-    on_conn!(conn, c => {
-        let row = sqlx::query(SQL).fetch_one(&mut **c).await?;
-        Ok((row.try_get(0)?, row.try_get(1)?))
-    })
+    macro_rules! wake_times {
+        ($exclude:literal) => {
+            concat!(
+                "SELECT (SELECT MIN(due) FROM worker_jobs WHERE started IS NULL AND finished IS NULL",
+                $exclude,
+                "), (SELECT MIN(lease_expires_at) FROM worker_jobs \
+                 WHERE started IS NOT NULL AND finished IS NULL)"
+            )
+        };
+    }
+    const ALL: &str = wake_times!("");
+    const POSTGRES_EXCLUDING: &str = wake_times!(" AND NOT (type = ANY($1))");
+    const SQLITE_EXCLUDING: &str =
+        wake_times!(" AND type NOT IN (SELECT value FROM json_each($1))");
+    macro_rules! times {
+        ($row:expr) => {{
+            let row = $row;
+            Ok((row.try_get(0)?, row.try_get(1)?))
+        }};
+    }
+    match conn {
+        Conn::Postgres(c) if exclude.is_empty() => {
+            times!(sqlx::query(ALL).fetch_one(&mut **c).await?)
+        }
+        Conn::Postgres(c) => times!(
+            sqlx::query(POSTGRES_EXCLUDING)
+                .bind(exclude)
+                .fetch_one(&mut **c)
+                .await?
+        ),
+        Conn::Sqlite(c) if exclude.is_empty() => {
+            times!(sqlx::query(ALL).fetch_one(&mut **c).await?)
+        }
+        Conn::Sqlite(c) => times!(
+            sqlx::query(SQLITE_EXCLUDING)
+                .bind(json_text(exclude))
+                .fetch_one(&mut **c)
+                .await?
+        ),
+    }
 }
 
 /// Wakes every listening worker when the caller's transaction commits (PostgreSQL only).
@@ -422,7 +671,7 @@ pub async fn insert_setting_if_absent(
     conn: &mut Conn<'_>,
     key: &str,
     value: &str,
-    now: Ts,
+    now: Timestamp,
 ) -> Result<bool, sqlx::Error> {
     const SQL: &str = "INSERT INTO settings (key, value, created_at, updated_at) \
         VALUES ($1, $2, $3, $3) ON CONFLICT (key) DO NOTHING";
@@ -447,7 +696,7 @@ pub async fn replace_setting_if(
     key: &str,
     expected: &str,
     value: &str,
-    now: Ts,
+    now: Timestamp,
 ) -> Result<bool, sqlx::Error> {
     const SQL: &str =
         "UPDATE settings SET value = $3, updated_at = $4 WHERE key = $1 AND value = $2";
@@ -511,4 +760,89 @@ pub async fn retract_chain_delivery(conn: &mut Conn<'_>, id: i64) -> Result<bool
     const SQL: &str =
         "UPDATE chain_deliveries SET retracted = TRUE WHERE id = $1 AND retracted = FALSE";
     on_conn!(conn, c => sqlx::query(SQL).bind(id).execute(&mut **c).await.map(|r| r.rows_affected() == 1))
+}
+
+/// Takes the session advisory lock of single runner `name` if free (PostgreSQL only); it is
+/// held until unlocked or until this connection ends.
+pub async fn try_leader_lock(conn: &mut Conn<'_>, name: &str) -> Result<bool, sqlx::Error> {
+    const SQL: &str = "SELECT pg_try_advisory_lock(hashtextextended('quickdapp.leader:' || $1, 0))";
+    match conn {
+        Conn::Postgres(c) => {
+            sqlx::query_scalar::<_, bool>(SQL)
+                .bind(name)
+                .fetch_one(&mut **c)
+                .await
+        }
+        Conn::Sqlite(_) => Err(sqlx::Error::Protocol(
+            "advisory locks are PostgreSQL only".to_owned(),
+        )),
+    }
+}
+
+pub async fn leader_unlock(conn: &mut Conn<'_>, name: &str) -> Result<(), sqlx::Error> {
+    const SQL: &str = "SELECT pg_advisory_unlock(hashtextextended('quickdapp.leader:' || $1, 0))";
+    match conn {
+        Conn::Postgres(c) => sqlx::query(SQL)
+            .bind(name)
+            .execute(&mut **c)
+            .await
+            .map(drop),
+        Conn::Sqlite(_) => Ok(()),
+    }
+}
+
+/// Takes the lease of single runner `name` (SQLite) if it is free or expired: its token, one
+/// more than the last holder's; `None` while another holder's lease runs.
+pub async fn acquire_leader_lease(
+    conn: &mut Conn<'_>,
+    name: &str,
+    holder: &str,
+    expires_at: Timestamp,
+    now: Timestamp,
+) -> Result<Option<i64>, sqlx::Error> {
+    const SQL: &str = "INSERT INTO job_leaders (name, holder, token, expires_at) \
+        VALUES ($1, $2, 1, $3) ON CONFLICT (name) DO UPDATE \
+        SET holder = excluded.holder, token = job_leaders.token + 1, \
+            expires_at = excluded.expires_at \
+        WHERE job_leaders.expires_at <= $4 RETURNING token";
+    on_conn!(conn, c => sqlx::query_scalar::<_, i64>(SQL).bind(name).bind(holder).bind(expires_at)
+        .bind(now).fetch_optional(&mut **c).await)
+}
+
+/// Extends the lease `token` of `name`; false when it expired or another holder took it.
+pub async fn renew_leader_lease(
+    conn: &mut Conn<'_>,
+    name: &str,
+    holder: &str,
+    token: i64,
+    expires_at: Timestamp,
+    now: Timestamp,
+) -> Result<bool, sqlx::Error> {
+    const SQL: &str = "UPDATE job_leaders SET expires_at = $4 \
+        WHERE name = $1 AND holder = $2 AND token = $3 AND expires_at > $5";
+    on_conn!(conn, c => sqlx::query(SQL).bind(name).bind(holder).bind(token).bind(expires_at)
+        .bind(now).execute(&mut **c).await.map(|r| r.rows_affected() == 1))
+}
+
+/// Records cycle `cycle_key` of `name` as done; false when some leader already committed it.
+pub async fn record_leader_cycle(
+    conn: &mut Conn<'_>,
+    name: &str,
+    cycle_key: &str,
+    holder: &str,
+    now: Timestamp,
+) -> Result<bool, sqlx::Error> {
+    const SQL: &str = "INSERT INTO job_leader_cycles (name, cycle_key, holder, finished_at) \
+        VALUES ($1, $2, $3, $4) ON CONFLICT (name, cycle_key) DO NOTHING";
+    on_conn!(conn, c => sqlx::query(SQL).bind(name).bind(cycle_key).bind(holder).bind(now)
+        .execute(&mut **c).await.map(|r| r.rows_affected() == 1))
+}
+
+/// Deletes the records of cycles finished before `before`.
+pub async fn delete_leader_cycles_before(
+    conn: &mut Conn<'_>,
+    before: Timestamp,
+) -> Result<u64, sqlx::Error> {
+    const SQL: &str = "DELETE FROM job_leader_cycles WHERE finished_at < $1";
+    on_conn!(conn, c => sqlx::query(SQL).bind(before).execute(&mut **c).await.map(|r| r.rows_affected()))
 }

@@ -78,7 +78,7 @@ async fn acknowledge(db: Db, max: usize, mut queue: mpsc::UnboundedReceiver<Ack>
 }
 
 /// A claim running beside the jobs.
-type ClaimTask = JoinHandle<Result<Vec<WorkerJob>, JobsError>>;
+type ClaimTask = JoinHandle<Result<service::Claimed, JobsError>>;
 
 /// Claims and runs jobs. Cheap to clone.
 #[derive(Clone)]
@@ -89,6 +89,7 @@ pub struct Runner {
     worker_id: String,
     events: Arc<dyn WorkerEvents>,
     notifier: Arc<dyn UserNotifier>,
+    limits: Arc<service::RateLimits>,
 }
 
 impl std::fmt::Debug for Runner {
@@ -114,6 +115,7 @@ impl Runner {
         Runner {
             db,
             config,
+            limits: Arc::new(service::RateLimits::from_registry(&registry)),
             registry,
             worker_id: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
             events,
@@ -138,9 +140,15 @@ impl Runner {
     /// Claims one due job, runs it to its end and records the outcome; `None` when nothing is
     /// due. Tests drain the queue with it instead of sleeping.
     pub async fn run_one(&self) -> Result<Option<Ran>, JobsError> {
-        let mut claimed =
-            service::claim_jobs(&self.db, &self.worker_id, self.config.jobs.lease, 1).await?;
-        let Some(job) = claimed.pop() else {
+        let mut claimed = service::claim_jobs(
+            &self.db,
+            &self.worker_id,
+            self.config.jobs.lease,
+            1,
+            &self.limits,
+        )
+        .await?;
+        let Some(job) = claimed.jobs.pop() else {
             return Ok(None);
         };
         let (_stop_tx, stop_rx) = watch::channel(false);
@@ -353,6 +361,10 @@ impl Runner {
         // free up and take it with one claim (one commit) rather than one job per claim.
         let mut saturated = false;
         let mut idle_until: Option<tokio::time::Instant> = None;
+        // Rate-limited types the last claim left pending (their window was full), and when the
+        // first of those windows opens.
+        let mut held_back: Vec<String> = Vec::new();
+        let mut window_opens: Option<chrono::DateTime<Utc>> = None;
         let mut next_sweep = tokio::time::Instant::now();
         let ack_batch = self.config.jobs.ack_batch.max(1);
         let (acks, ack_queue) = mpsc::unbounded_channel::<Ack>();
@@ -387,16 +399,20 @@ impl Runner {
             if claiming.is_none() && more && room >= min_claim {
                 let limit = room;
                 let (db, worker) = (self.db.clone(), self.worker_id.clone());
+                let limits = self.limits.clone();
                 claiming = Some((
                     limit,
-                    tokio::spawn(
-                        async move { service::claim_jobs(&db, &worker, lease, limit).await },
-                    ),
+                    tokio::spawn(async move {
+                        service::claim_jobs(&db, &worker, lease, limit, &limits).await
+                    }),
                 ));
                 idle_until = None;
             }
             if claiming.is_none() && !more && idle_until.is_none() {
-                idle_until = Some(tokio::time::Instant::now() + self.idle_nap(poll).await);
+                idle_until = Some(
+                    tokio::time::Instant::now()
+                        + self.idle_nap(poll, &held_back, window_opens).await,
+                );
             }
             let nap_until = idle_until.map_or(next_sweep, |idle| idle.min(next_sweep));
             tokio::select! {
@@ -404,10 +420,12 @@ impl Runner {
                 claimed = async { claiming.as_mut().map(|(_, task)| task).expect("in flight").await }, if claiming.is_some() => {
                     let limit = claiming.take().map_or(0, |(limit, _)| limit);
                     match claimed {
-                        Ok(Ok(jobs)) => {
-                            more = jobs.len() == limit;
+                        Ok(Ok(claimed)) => {
+                            more = claimed.jobs.len() == limit;
                             saturated = more;
-                            ready.extend(jobs);
+                            held_back = claimed.held_back;
+                            window_opens = claimed.window_opens;
+                            ready.extend(claimed.jobs);
                         }
                         Ok(Err(e)) => {
                             tracing::warn!(target: "worker", error = %e, "claim failed");
@@ -436,9 +454,9 @@ impl Runner {
 
         tracing::info!(target: "worker", running = running.len(), waiting = ready.len(), grace_ms = grace.as_millis() as u64, "stopping: no new claims, letting running jobs finish");
         if let Some((_, task)) = claiming.take()
-            && let Ok(Ok(jobs)) = task.await
+            && let Ok(Ok(claimed)) = task.await
         {
-            ready.extend(jobs);
+            ready.extend(claimed.jobs);
         }
         for job in ready.drain(..) {
             self.release(&job).await;
@@ -467,13 +485,23 @@ impl Runner {
 
     /// How long an idle worker may sleep: until the next pending job falls due, at most
     /// `poll`. (A due job it could not claim is held by another claimer for a moment: 5 ms.)
-    async fn idle_nap(&self, poll: Duration) -> Duration {
-        match service::next_wake_times(&self.db).await {
+    /// Job types held back by their rate limit do not count, but their window's opening does.
+    async fn idle_nap(
+        &self,
+        poll: Duration,
+        held_back: &[String],
+        window_opens: Option<chrono::DateTime<Utc>>,
+    ) -> Duration {
+        let nap = match service::next_wake_times(&self.db, held_back).await {
             Ok((Some(due), _)) => (due - Utc::now())
                 .to_std()
                 .unwrap_or(Duration::ZERO)
                 .clamp(Duration::from_millis(5), poll),
             Ok((None, _)) | Err(_) => poll,
+        };
+        match window_opens {
+            Some(opens) => nap.min((opens - Utc::now()).to_std().unwrap_or(Duration::ZERO)),
+            None => nap,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The queue through its public surface (service functions and `Runner::run_one`), on SQLite
 //! and PostgreSQL: results, cron, reschedule on failure, backoff to dead, idempotency under
 //! concurrency, one claim among many claimers, lease fencing, priority, cancel/retry, graceful
-//! stop and the admin endpoint.
+//! stop, the admin endpoint, and rate limits across workers and instances.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +10,7 @@ use chrono::Utc;
 use jobs::domain::{JobStatus, NewJob, Outcome};
 use jobs::service;
 use jobs::{RunOutcome, Runner};
-use platform::job::{JobContext, JobFailure};
+use platform::job::{JobContext, JobFailure, RateLimit};
 use platform::{Config, Db, JobRegistry};
 use serde_json::{Value, json};
 use test_support::{Backend, TestDb, both_backends};
@@ -261,9 +261,16 @@ async fn sixteen_concurrent_claimers_on_one_job_get_one_claim(backend: Backend) 
         let barrier = barrier.clone();
         tasks.spawn(async move {
             barrier.wait().await;
-            service::claim_jobs(&db, &format!("claimer-{i}"), Duration::from_secs(30), 1)
-                .await
-                .expect("claim runs")
+            service::claim_jobs(
+                &db,
+                &format!("claimer-{i}"),
+                Duration::from_secs(30),
+                1,
+                &jobs::RateLimits::none(),
+            )
+            .await
+            .expect("claim runs")
+            .jobs
         });
     }
     let mut claimed = Vec::new();
@@ -281,15 +288,18 @@ async fn an_expired_lease_is_taken_over_and_the_stale_run_is_fenced_out(backend:
         .await
         .expect("enqueued");
     let lease = Duration::from_millis(150);
-    let stale = service::claim_jobs(&queue.db, "stale", lease, 1)
+    let none = jobs::RateLimits::none();
+    let stale = service::claim_jobs(&queue.db, "stale", lease, 1, &none)
         .await
         .expect("claims")
+        .jobs
         .pop()
         .expect("claimed");
     assert!(
-        service::claim_jobs(&queue.db, "other", lease, 1)
+        service::claim_jobs(&queue.db, "other", lease, 1, &none)
             .await
             .expect("claims")
+            .jobs
             .is_empty(),
         "a live lease is not claimable"
     );
@@ -300,9 +310,10 @@ async fn an_expired_lease_is_taken_over_and_the_stale_run_is_fenced_out(backend:
             .expect("sweeps"),
         1
     );
-    let fresh = service::claim_jobs(&queue.db, "other", lease * 20, 1)
+    let fresh = service::claim_jobs(&queue.db, "other", lease * 20, 1, &none)
         .await
         .expect("claims")
+        .jobs
         .pop()
         .expect("claimable again");
     assert_eq!(fresh.attempts, 2);
@@ -614,6 +625,114 @@ async fn a_job_notifies_its_user_and_fails_when_the_notification_is_not_stored(b
     assert!(notifier.sent.lock().expect("not poisoned").is_empty());
 }
 
+fn limited_noop(_: JobContext) -> impl std::future::Future<Output = Result<Value, JobFailure>> {
+    std::future::ready(Ok(Value::Null))
+}
+
+async fn a_rate_limit_holds_across_workers_and_instances(backend: Backend) {
+    const MAX: usize = 3;
+    const PER_MS: i64 = 150;
+    const JOBS: usize = 15;
+    let overrides = [("JOB_POLL_INTERVAL", "50ms"), ("JOB_CONCURRENCY", "8")];
+    let limit = RateLimit::new(MAX as u32, Duration::from_millis(PER_MS as u64));
+    let queue = Queue::with_registry(backend, &overrides, |registry| {
+        registry.register_limited("limited.noop", limited_noop, limit);
+    })
+    .await;
+    for _ in 0..JOBS {
+        jobs::enqueue(&queue.db, &NewJob::new("limited.noop"))
+            .await
+            .expect("enqueued");
+    }
+    // Two instances (their own pools on the same database), two workers each.
+    let other = Db::connect(&queue._test_db.url, Duration::from_secs(10))
+        .await
+        .expect("connects");
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut workers = tokio::task::JoinSet::new();
+    for db in [&queue.db, &other, &queue.db, &other] {
+        let runner = Runner::new(db.clone(), queue.config.clone(), queue.registry.clone());
+        let mut stop = stop_rx.clone();
+        workers.spawn(runner.run(
+            async move {
+                let _ = stop.wait_for(|stop| *stop).await;
+            },
+            Duration::from_secs(5),
+        ));
+    }
+    wait_until(&queue.db, |jobs| {
+        jobs.iter()
+            .filter(|j| j.status() == JobStatus::Succeeded)
+            .count()
+            == JOBS
+    })
+    .await;
+    let _ = stop_tx.send(true);
+    while let Some(stopped) = workers.join_next().await {
+        stopped
+            .expect("the runner task ends")
+            .expect("stops cleanly");
+    }
+
+    let done = service::list_jobs(&queue.db, &service::JobFilter::default())
+        .await
+        .expect("listed");
+    let mut per_window = std::collections::BTreeMap::<i64, usize>::new();
+    for job in &done {
+        let started = job.started.expect("started").timestamp_millis();
+        *per_window.entry(started.div_euclid(PER_MS)).or_default() += 1;
+        assert_eq!(job.attempts, 1, "waiting for a window uses no attempt");
+        assert_eq!(job.max_attempts, 5);
+    }
+    assert!(
+        per_window.values().all(|&started| started <= MAX),
+        "at most {MAX} starts per window: {per_window:?}"
+    );
+    assert!(per_window.len() >= JOBS / MAX);
+}
+
+async fn a_per_key_rate_limit_holds_back_only_the_full_keys(backend: Backend) {
+    // One start per key per window; the windows are 24 days long, so the test runs in one.
+    let limit = RateLimit::new(1, Duration::from_secs(24 * 24 * 3600)).per_key();
+    let queue = Queue::with_registry(backend, &[], |registry| {
+        registry.register_limited("limited.perKey", limited_noop, limit);
+    })
+    .await;
+    let mut enqueued = Vec::new();
+    for key in [Some("a"), Some("a"), Some("b"), None, Some("b"), None] {
+        let job = NewJob::new("limited.perKey");
+        let job = match key {
+            Some(key) => job.rate_key(key),
+            None => job,
+        };
+        enqueued.push(jobs::enqueue(&queue.db, &job).await.expect("enqueued"));
+    }
+    let unlimited = jobs::enqueue(&queue.db, &NewJob::new("diagnostics.noop"))
+        .await
+        .expect("enqueued");
+    assert_eq!(queue.runner().run_until_idle().await.expect("runs"), 4);
+
+    let mut ran_keys = Vec::new();
+    for job in &enqueued {
+        let job = service::find_job(&queue.db, job.id).await.expect("found");
+        match job.status() {
+            JobStatus::Succeeded => ran_keys.push(job.rate_key.clone()),
+            JobStatus::Pending => assert_eq!(job.attempts, 0, "held back, not attempted"),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    ran_keys.sort();
+    assert_eq!(ran_keys, [None, Some("a".to_owned()), Some("b".to_owned())]);
+    let unlimited = service::find_job(&queue.db, unlimited.id)
+        .await
+        .expect("found");
+    assert_eq!(
+        unlimited.status(),
+        JobStatus::Succeeded,
+        "other types are not held"
+    );
+}
+
 /// Waits (checking every 10 ms, at most 10 s) until the job list satisfies `condition`.
 async fn wait_until(db: &Db, condition: impl Fn(&[jobs::WorkerJob]) -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -646,4 +765,6 @@ both_backends!(
     graceful_stop_lets_a_running_job_finish_and_releases_one_past_the_grace,
     admin_endpoint_lists_and_shows_jobs,
     a_job_notifies_its_user_and_fails_when_the_notification_is_not_stored,
+    a_rate_limit_holds_across_workers_and_instances,
+    a_per_key_rate_limit_holds_back_only_the_full_keys,
 );

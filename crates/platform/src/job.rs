@@ -9,6 +9,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -149,11 +150,41 @@ pub struct ChainSubscription {
     pub handler: String,
 }
 
+/// Seed 001's queue limiter: at most `max` jobs of a type start per `per` (a fixed window
+/// aligned to the Unix epoch), counted across every worker process and instance in the
+/// database. Jobs over the limit stay pending, without using an attempt, until a window has
+/// room. With `by_key`, each job's rate key (`NewJob::rate_key` in the `jobs` crate) has its
+/// own budget; jobs without a key share one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub max: u32,
+    pub per: Duration,
+    pub by_key: bool,
+}
+
+impl RateLimit {
+    /// At most `max` starts per `per` for the whole job type.
+    pub fn new(max: u32, per: Duration) -> RateLimit {
+        RateLimit {
+            max,
+            per,
+            by_key: false,
+        }
+    }
+
+    /// The same budget for each rate key instead of the whole type.
+    pub fn per_key(mut self) -> RateLimit {
+        self.by_key = true;
+        self
+    }
+}
+
 /// The job types a binary can run, with the recurring jobs and chain subscriptions modules ask
 /// for. Filled once at start by each module's `register_jobs`.
 #[derive(Default)]
 pub struct JobRegistry {
     handlers: BTreeMap<String, Arc<dyn Job>>,
+    rate_limits: BTreeMap<String, RateLimit>,
     crons: Vec<CronRegistration>,
     chain_subscriptions: Vec<ChainSubscription>,
 }
@@ -162,6 +193,7 @@ impl fmt::Debug for JobRegistry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JobRegistry")
             .field("handlers", &self.handlers.keys().collect::<Vec<_>>())
+            .field("rate_limits", &self.rate_limits)
             .field("crons", &self.crons)
             .field("chain_subscriptions", &self.chain_subscriptions)
             .finish()
@@ -185,6 +217,32 @@ impl JobRegistry {
 
     pub fn job_types(&self) -> impl Iterator<Item = &str> {
         self.handlers.keys().map(String::as_str)
+    }
+
+    /// Registers `job_type` with a start-rate limit (see `RateLimit`).
+    pub fn register_limited(
+        &mut self,
+        job_type: impl Into<String>,
+        job: impl Job,
+        limit: RateLimit,
+    ) {
+        let job_type = job_type.into();
+        self.rate_limits.insert(job_type.clone(), limit);
+        self.register(job_type, job);
+    }
+
+    /// Limits how many jobs of `job_type` start per window (replaces an earlier limit).
+    pub fn limit_rate(&mut self, job_type: impl Into<String>, limit: RateLimit) {
+        self.rate_limits.insert(job_type.into(), limit);
+    }
+
+    pub fn rate_limit(&self, job_type: &str) -> Option<RateLimit> {
+        self.rate_limits.get(job_type).copied()
+    }
+
+    /// Every limited job type, in name order.
+    pub fn rate_limits(&self) -> impl Iterator<Item = (&str, RateLimit)> {
+        self.rate_limits.iter().map(|(t, l)| (t.as_str(), *l))
     }
 
     /// Asks for `job_type` to run on `schedule` (six fields, seconds first).

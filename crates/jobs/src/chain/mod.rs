@@ -18,11 +18,12 @@ use platform::{Config, JobRegistry};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::conn::{Pooled, Ts, Tx};
+use crate::conn::{Pooled, Tx};
 use crate::domain::NewJob;
 use crate::error::JobsError;
 use crate::service;
 use crate::store::{self, DeliveryInsert};
+use platform::Timestamp;
 use rpc::{RpcClient, RpcLog, parse_quantity};
 
 pub const WATCH_CHAIN: &str = "watchChain";
@@ -200,7 +201,7 @@ async fn deliver_range(
     previous: Option<&Cursor>,
     next: &Cursor,
 ) -> Result<Option<u64>, JobsError> {
-    let now = Ts(Utc::now());
+    let now = Timestamp::from(Utc::now());
     let mut tx = Tx::begin(&context.db).await?;
     let mut delivered = 0;
     for log in logs {
@@ -331,7 +332,7 @@ async fn rewind(
         })
         .collect();
 
-    let now = Ts(Utc::now());
+    let now = Timestamp::from(Utc::now());
     let mut tx = Tx::begin(&context.db).await?;
     let mut retracted = 0;
     for (id, log) in orphaned {
