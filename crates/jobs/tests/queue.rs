@@ -437,7 +437,8 @@ async fn graceful_stop_lets_a_running_job_finish_and_releases_one_past_the_grace
         async move {
             let _ = stop_rx.await;
         },
-        Duration::from_millis(800),
+        // Ten times the short job's length, so a loaded machine still finishes it in time.
+        Duration::from_millis(3000),
     ));
     // Both started: wait for their rows to say so.
     wait_until(&queue.db, |jobs| {
