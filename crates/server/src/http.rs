@@ -2,15 +2,17 @@
 //! request passes (compression, the edge: request id, security headers, JSON errors, access
 //! log; CORS, panics, timeout, body limit).
 
+use std::convert::Infallible;
+
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
-use platform::{AppState, Module};
-use tower::ServiceBuilder;
+use platform::{AppState, Config, Module};
+use tower::{Service, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -70,8 +72,8 @@ impl utoipa::Modify for SecuritySchemes {
 }
 
 /// The whole route table: health, each module's routes, then the embedded UI as fallback.
+/// Served through `stack`.
 pub fn router(state: AppState, modules: &[Module], workers: jobs::WorkersStatus) -> Router {
-    let config = state.config.clone();
     let mut routes = OpenApiRouter::with_openapi(<ApiDoc as utoipa::OpenApi>::openapi())
         .routes(routes!(health::health))
         .routes(routes!(health::ready))
@@ -88,15 +90,27 @@ pub fn router(state: AppState, modules: &[Module], workers: jobs::WorkersStatus)
     );
     let (routes, document) = routes.split_for_parts();
     let document = Bytes::from(document.to_json().unwrap_or_default());
-    let routes = routes
+    routes
         .route(
             "/api/openapi.json",
             get(health::openapi).layer(axum::Extension(health::OpenApiJson(document))),
         )
         .fallback(assets::serve)
         .with_state(state)
-        .layer(axum::Extension(workers));
+        .layer(axum::Extension(workers))
+}
 
+/// The middleware stack around the whole router, applied once. (`Router::layer` would wrap
+/// every route and the fallback in its own copy, and each route's response would be boxed
+/// and moved through the stack's futures before the router's own.)
+pub fn stack(
+    router: Router,
+    config: &Config,
+) -> impl Service<Request, Response = Response, Error = Infallible, Future: Send>
++ Clone
++ Send
++ Sync
++ 'static {
     let cors = (!config.cors_origins.is_empty()).then(|| {
         let origins: Vec<HeaderValue> = config
             .cors_origins
@@ -126,17 +140,17 @@ pub fn router(state: AppState, modules: &[Module], workers: jobs::WorkersStatus)
 
     // Compression is outermost so the edge reads error bodies uncompressed when it wraps
     // them in the JSON envelope.
-    routes.layer(
-        ServiceBuilder::new()
-            .layer(CompressionLayer::new())
-            .layer(EdgeLayer { hsts })
-            .option_layer(cors)
-            .layer(CatchPanicLayer::custom(edge::panic_response))
-            .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
-            .layer(RequestTimeoutLayer {
-                limit: config.request_timeout,
-            }),
-    )
+    ServiceBuilder::new()
+        .map_response(|response: Response<_>| response.map(Body::new))
+        .layer(CompressionLayer::new())
+        .layer(EdgeLayer { hsts })
+        .option_layer(cors)
+        .layer(CatchPanicLayer::custom(edge::panic_response))
+        .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
+        .layer(RequestTimeoutLayer {
+            limit: config.request_timeout,
+        })
+        .service(router)
 }
 
 /// Lets the request through only for an authenticated admin (401 / 403 otherwise).

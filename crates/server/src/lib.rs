@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
+use axum::ServiceExt as _;
 use jobs::{LocalEvents, Supervisor, SupervisorOptions, WorkersStatus};
 use platform::bus::EventBus;
 use platform::{AppState, Config, Db, DbError, JobRegistry, Module};
@@ -173,7 +174,8 @@ impl Application {
         let supervisor = workers.start(&state.config, state.db.backend());
         let grace = state.config.shutdown_timeout;
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        let app = http::stack(router, &state.config);
+        let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move {
                 shutdown.await;
                 tracing::info!(target: "server", grace_ms = grace.as_millis() as u64, "shutting down: no new connections, finishing in-flight requests");
