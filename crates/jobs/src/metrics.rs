@@ -2,40 +2,74 @@
 //! schedule-to-start latency. Worker processes report over IPC; the parent records.
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use platform::Db;
 
 use crate::events::{TypeStats, WorkerEvent};
 
+/// The process-wide Prometheus recorder, installed once; later calls return the same handle.
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+/// This process records metrics (`install` or `install_in_background` was called); worker
+/// processes and the CLI never install, and their `record_*` calls stay no-ops.
+static WANTED: AtomicBool = AtomicBool::new(false);
+
 /// Installs the process-wide Prometheus recorder once; later calls return the same handle.
 pub fn install() -> Option<PrometheusHandle> {
-    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
-    HANDLE
-        .get_or_init(|| {
-            let builder = PrometheusBuilder::new()
-                .set_buckets(&[
-                    0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-                    10.0, 30.0, 60.0,
-                ])
-                .ok()?;
-            match builder.install_recorder() {
-                Ok(handle) => Some(handle),
-                Err(e) => {
-                    tracing::warn!(target: "jobs", error = %e, "metrics recorder not installed");
-                    None
-                }
-            }
-        })
-        .clone()
+    WANTED.store(true, Ordering::Release);
+    HANDLE.get_or_init(build).clone()
+}
+
+/// Installs the recorder on a thread of its own, `after` a delay: building it calibrates
+/// `quanta`'s clock, which spins a core for 0.5 ms to 200 ms, so a server installs it once it
+/// is up rather than while it starts (on one core the spin halves the start's speed). A metric
+/// recorded before then installs the recorder itself and is not lost.
+pub fn install_in_background(after: std::time::Duration) {
+    WANTED.store(true, Ordering::Release);
+    let spawned = std::thread::Builder::new()
+        .name("metrics-install".to_owned())
+        .spawn(move || {
+            std::thread::sleep(after);
+            HANDLE.get_or_init(build);
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(target: "jobs", error = %e, "no thread for the metrics recorder; installing inline");
+        install();
+    }
+}
+
+/// Before recording: the recorder is in place if this process wants one.
+fn ready() {
+    if WANTED.load(Ordering::Acquire) {
+        HANDLE.get_or_init(build);
+    }
+}
+
+fn build() -> Option<PrometheusHandle> {
+    let builder = PrometheusBuilder::new()
+        .set_buckets(&[
+            0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            30.0, 60.0,
+        ])
+        .ok()?;
+    match builder.install_recorder() {
+        Ok(handle) => Some(handle),
+        Err(e) => {
+            tracing::warn!(target: "jobs", error = %e, "metrics recorder not installed");
+            None
+        }
+    }
 }
 
 pub fn record_enqueued(job_type: &str, count: u64) {
+    ready();
     metrics::counter!("jobs_enqueued_total", "type" => job_type.to_owned()).increment(count);
 }
 
 /// Turns a worker's event into metrics.
 pub fn record(event: &WorkerEvent) {
+    ready();
     match event {
         WorkerEvent::JobStarted {
             job_type, wait_ms, ..
@@ -90,6 +124,7 @@ fn record_stats(stats: &TypeStats) {
 /// Sets the queue-depth gauges from the database, just before a scrape. A type whose queue has
 /// emptied since the last scrape is set to 0, so the gauge never keeps a stale depth.
 pub async fn refresh_queue_depth(db: &Db) {
+    ready();
     static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     match crate::service::queue_depth(db).await {
         Ok(depths) => {

@@ -21,6 +21,10 @@ use platform::bus::EventBus;
 use platform::{AppState, Config, Db, DbError, JobRegistry, Module};
 use tokio::net::TcpListener;
 
+/// How long after the start the metrics recorder is installed, unless a metric needs it sooner
+/// (see `jobs::metrics::install_in_background`).
+const METRICS_SETTLE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The version reported by `/health` and the UI.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -216,10 +220,10 @@ struct Workers {
 impl Workers {
     async fn prepare(config: &Config, modules: &[Module], db: &Db) -> Result<Workers, StartError> {
         let registry = jobs::build_registry(modules, config).map_err(StartError::Jobs)?;
+        jobs::metrics::install_in_background(METRICS_SETTLE);
         jobs::service::ensure_crons(db, &registry)
             .await
             .map_err(StartError::Jobs)?;
-        jobs::metrics::install();
         Ok(Workers {
             registry: Arc::new(registry),
             status: WorkersStatus::new(config.worker_count.resolve()),
