@@ -133,7 +133,7 @@ pub struct LocalEvents {
 impl LocalEvents {
     pub fn new() -> LocalEvents {
         LocalEvents {
-            relayed: tokio::sync::broadcast::channel(8192).0,
+            relayed: tokio::sync::broadcast::channel(platform::bus::CAPACITY).0,
         }
     }
 }

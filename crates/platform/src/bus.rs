@@ -13,6 +13,12 @@ use crate::db::{Db, Tx};
 /// The PostgreSQL channel every instance listens on.
 pub const CHANNEL: &str = "quickdapp_events";
 
+/// Events a subscriber may fall behind by before it lags (a lag is logged and skipped).
+/// tokio's broadcast allocates and writes every slot up front (80 bytes each): 8192 slots cost
+/// 0.65 MB and 160 page faults per channel at every start; 2048 still holds twice the largest
+/// burst the tests send (1,000 notifications).
+pub const CAPACITY: usize = 2048;
+
 /// One event: a topic and a small JSON payload (ids, never whole rows: NOTIFY payloads are
 /// limited to 8000 bytes and receivers read the rows they need).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,7 +51,7 @@ impl EventBus {
     /// Starts the bus; on PostgreSQL it spawns the listener task (sqlx's `PgListener`
     /// reconnects by itself after a connection loss).
     pub async fn start(db: Db) -> Result<Arc<EventBus>, sqlx::Error> {
-        let (local, _) = broadcast::channel(8192);
+        let (local, _) = broadcast::channel(CAPACITY);
         let bus = Arc::new(EventBus {
             db: db.clone(),
             local,
@@ -85,7 +91,7 @@ impl EventBus {
     pub fn publisher(db: Db) -> Arc<EventBus> {
         Arc::new(EventBus {
             db,
-            local: broadcast::channel(8192).0,
+            local: broadcast::channel(CAPACITY).0,
         })
     }
 
