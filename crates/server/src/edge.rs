@@ -163,6 +163,8 @@ fn finish(mut response: Response, seen: Option<Seen>) -> Response {
         return response;
     };
     let headers = response.headers_mut();
+    // Room for the headers added here, so the map grows (and rehashes) at most once.
+    headers.reserve(SECURITY_HEADERS.len() + 2);
     headers
         .entry(X_REQUEST_ID.clone())
         .or_insert(seen.request_id.clone());
