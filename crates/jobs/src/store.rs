@@ -418,9 +418,7 @@ pub async fn renew_lease(
             )
         };
     }
-    const POSTGRES: &str = renew!(
-        no_flush!(), "FROM no_flush "
-    );
+    const POSTGRES: &str = renew!(no_flush!(), "FROM no_flush ");
     const SQLITE: &str = renew!("", "");
     let sql = if conn.is_postgres() { POSTGRES } else { SQLITE };
     on_conn!(conn, c => sqlx::query(sql).bind(id).bind(attempt).bind(locked_by).bind(lease_until).bind(now)
@@ -610,9 +608,7 @@ pub async fn release_expired_leases(
             )
         };
     }
-    const POSTGRES: &str = release!(
-        no_flush!(), "FROM no_flush "
-    );
+    const POSTGRES: &str = release!(no_flush!(), "FROM no_flush ");
     const SQLITE: &str = release!("", "");
     let sql = if conn.is_postgres() { POSTGRES } else { SQLITE };
     on_conn!(conn, c => sqlx::query(sql).bind(now).execute(&mut **c).await.map(|r| r.rows_affected()))

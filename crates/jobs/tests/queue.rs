@@ -360,8 +360,16 @@ async fn a_run_whose_claim_was_lost_is_fenced_out_of_the_next_claim_with_the_sam
     const UNDO_CLAIM: &str = "UPDATE worker_jobs SET started = NULL, lease_expires_at = NULL, \
         locked_by = NULL, attempts = attempts - 1 WHERE id = $1";
     match &queue.db {
-        Db::Sqlite(pool) => sqlx::query(UNDO_CLAIM).bind(job.id).execute(pool).await,
-        Db::Postgres(pool) => sqlx::query(UNDO_CLAIM).bind(job.id).execute(pool).await,
+        Db::Sqlite(pool) => sqlx::query(UNDO_CLAIM)
+            .bind(job.id)
+            .execute(pool)
+            .await
+            .map(drop),
+        Db::Postgres(pool) => sqlx::query(UNDO_CLAIM)
+            .bind(job.id)
+            .execute(pool)
+            .await
+            .map(drop),
     }
     .expect("claim undone");
     let fresh = service::claim_jobs(&queue.db, "worker", lease, 1, &none)
@@ -370,7 +378,10 @@ async fn a_run_whose_claim_was_lost_is_fenced_out_of_the_next_claim_with_the_sam
         .jobs
         .pop()
         .expect("claimable again");
-    assert_eq!(fresh.attempts, lost.attempts, "the attempt number comes again");
+    assert_eq!(
+        fresh.attempts, lost.attempts,
+        "the attempt number comes again"
+    );
 
     assert!(matches!(
         service::renew_lease(&queue.db, &lost, lease).await,
@@ -397,14 +408,21 @@ async fn a_run_whose_claim_was_lost_is_fenced_out_of_the_next_claim_with_the_sam
             &service::RunId {
                 id: lost.id,
                 attempt: lost.attempts,
-                locked_by: lost.locked_by.clone().expect("a claimed job names its claim"),
+                locked_by: lost
+                    .locked_by
+                    .clone()
+                    .expect("a claimed job names its claim"),
             },
             &json!({ "by": "lost" }),
         )],
     )
     .await
     .expect("writes");
-    assert_eq!(batched, vec![false], "a batched acknowledgement is fenced too");
+    assert_eq!(
+        batched,
+        vec![false],
+        "a batched acknowledgement is fenced too"
+    );
 
     service::complete_job(&queue.db, &fresh, &json!({ "by": "fresh" }))
         .await
