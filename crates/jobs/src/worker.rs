@@ -116,8 +116,9 @@ impl Runner {
         events: Arc<dyn WorkerEvents>,
     ) -> Runner {
         Runner {
-            // Up to the runs acknowledged one by one at once (`JOB_ACK_BATCH=1`), within the
-            // PostgreSQL connections a pool may open (20); SQLite writes one at a time.
+            // PostgreSQL: as many as runs that may acknowledge one by one at once
+            // (`JOB_ACK_BATCH=1`), 2-16, opened on demand besides the pool's and kept while
+            // the runner lives. SQLite writes one at a time (the write gate).
             lender: Arc::new(Lender::new(
                 &db,
                 match &db {
