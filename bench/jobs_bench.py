@@ -9,9 +9,13 @@ including the workers' start (graphile-worker's perf script reports the latter).
 job is the server's utime + stime (parent and workers, from /proc just before it stops;
 the whole run including start) divided by N.
 
-Latency (PostgreSQL): with the server idle, this script inserts one `diagnostics.echo` job every
-10 ms through psql (with NOTIFY, as `schedule_job` does) and compares the enqueue time it put in
-the job's data with the handler's start time in the result: across processes.
+Latency (PostgreSQL): with the server idle, this script inserts one `diagnostics.echo` job at a
+time through psql (the INSERT and its NOTIFY in one statement, one commit, as `schedule_job`
+does; the next 10 ms after psql answered) and compares the enqueue time it put in the job's
+data with the handler's start time in the result: across processes. It also reports the
+enqueue's commit alone (until psql answered) and the rest, from that answer to the start
+(commit-to-start: the wake-up, the claim and the spawn; the notification and psql's answer
+leave PostgreSQL at the same moment).
 
 Usage: bench/jobs_bench.py throughput postgres|sqlite N [ack_batch] [workers] [concurrency] [prefetch]
        bench/jobs_bench.py latency postgres [samples]
@@ -198,17 +202,23 @@ def latency(backend, samples=300):
         feeder = subprocess.Popen(
             ["taskset", "-c", "1", "psql", db.url, "-Atq"],
             stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
             text=True,
         )
+        # One job at a time: the INSERT and its NOTIFY in one statement (one commit, as
+        # `schedule_job` does), then wait for psql's answer (the commit) before the next, so a
+        # slow commit delays the next sample instead of queueing behind it.
+        committed = {}
         for _ in range(samples):
             t = time.time_ns() // 1000
             feeder.stdin.write(
-                "INSERT INTO worker_jobs (type, user_id, data, due, remove_at, idempotency_key) "
-                f"VALUES ('diagnostics.echo', 0, '{{\"t\": {t}}}', now(), now() + interval '1 day', NULL); "
-                "SELECT pg_notify('worker_jobs', '');\n"
+                "WITH j AS (INSERT INTO worker_jobs (type, user_id, data, due, remove_at, idempotency_key) "
+                f"VALUES ('diagnostics.echo', 0, '{{\"t\": {t}}}', now(), now() + interval '1 day', NULL) "
+                "RETURNING id) SELECT j.id, pg_notify('worker_jobs', '') FROM j;\n"
             )
             feeder.stdin.flush()
+            job_id = int(feeder.stdout.readline().split("|")[0])
+            committed[job_id] = time.time_ns() // 1000
             time.sleep(0.01)
         feeder.stdin.close()
         feeder.wait()
@@ -216,25 +226,34 @@ def latency(backend, samples=300):
         while int(db.query("SELECT COUNT(*) FROM worker_jobs WHERE finished IS NULL AND type = 'diagnostics.echo'")) > 0:
             assert time.monotonic() < deadline
             time.sleep(0.05)
-        rows = psql(
-            db.url,
-            "SELECT ((result->>'startedAtMicros')::bigint - (data->>'t')::bigint) FROM worker_jobs "
-            "WHERE type = 'diagnostics.echo' ORDER BY id",
-        ).split()
+        rows = [
+            line.split("|")
+            for line in psql(
+                db.url,
+                "SELECT id, (data->>'t')::bigint, (result->>'startedAtMicros')::bigint FROM worker_jobs "
+                "WHERE type = 'diagnostics.echo' ORDER BY id",
+            ).split()
+        ]
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
-        lat = sorted(int(x) / 1000.0 for x in rows)
-        q = lambda p: round(lat[min(len(lat) - 1, int(p * (len(lat) - 1)))], 3)
+        lat = sorted((int(started) - int(t)) / 1000.0 for _, t, started in rows)
+        # The enqueue's own commit (psql's answer came back) and, from its end, the rest.
+        commit = sorted((committed[int(i)] - int(t)) / 1000.0 for i, t, _ in rows)
+        after = sorted((int(started) - committed[int(i)]) / 1000.0 for i, _, started in rows)
+        q = lambda xs, p: round(xs[min(len(xs) - 1, int(p * (len(xs) - 1)))], 3)
         print(
             json.dumps(
                 {
                     "backend": backend,
                     "samples": len(lat),
-                    "p50_ms": q(0.5),
-                    "p90_ms": q(0.9),
-                    "p99_ms": q(0.99),
-                    "max_ms": q(1.0),
+                    "p50_ms": q(lat, 0.5),
+                    "p90_ms": q(lat, 0.9),
+                    "p99_ms": q(lat, 0.99),
+                    "max_ms": q(lat, 1.0),
                     "mean_ms": round(statistics.mean(lat), 3),
+                    "enqueue_commit_p50_ms": q(commit, 0.5),
+                    "commit_to_start_p50_ms": q(after, 0.5),
+                    "commit_to_start_p90_ms": q(after, 0.9),
                 }
             ),
             flush=True,

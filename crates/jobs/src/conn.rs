@@ -1,12 +1,13 @@
 //! Connections and transactions over either backend (`Conn`, `Tx`), so that `store.rs` writes
-//! each statement once; times are bound as `platform::Timestamp`.
+//! each statement once, and the connections a runner keeps out of the pool (`Lender`); times
+//! are bound as `platform::Timestamp`.
 
 use std::sync::OnceLock;
 
 use platform::Db;
 use sqlx::pool::PoolConnection;
 use sqlx::{PgConnection, Postgres, Sqlite, SqliteConnection, Transaction};
-use tokio::sync::{Mutex, MutexGuard};
+use tokio::sync::{Mutex, MutexGuard, Semaphore, SemaphorePermit};
 
 /// A connection the caller lends: its open transaction (so a job is enqueued atomically with
 /// the caller's writes) or a pooled connection.
@@ -53,18 +54,21 @@ macro_rules! on_conn {
 }
 pub(crate) use on_conn;
 
-/// A pooled connection without a transaction (each statement commits by itself).
+/// A connection without a transaction (each statement commits by itself): from the pool, or
+/// lent by a runner's `Lender`.
 #[derive(Debug)]
-pub enum Pooled {
+pub enum Pooled<'a> {
     Sqlite(PoolConnection<Sqlite>),
     Postgres(PoolConnection<Postgres>),
+    Lent(Lent<'a>),
 }
 
-impl Pooled {
-    pub async fn acquire(db: &Db) -> Result<Pooled, sqlx::Error> {
-        Ok(match db {
-            Db::Sqlite(pool) => Pooled::Sqlite(pool.acquire().await?),
-            Db::Postgres(pool) => Pooled::Postgres(pool.acquire().await?),
+impl<'a> Pooled<'a> {
+    pub async fn acquire(via: impl Into<Via<'a>>) -> Result<Pooled<'a>, sqlx::Error> {
+        Ok(match via.into() {
+            Via::Pool(Db::Sqlite(pool)) => Pooled::Sqlite(pool.acquire().await?),
+            Via::Pool(Db::Postgres(pool)) => Pooled::Postgres(pool.acquire().await?),
+            Via::Lender(lender) => Pooled::Lent(lender.lend().await?),
         })
     }
 
@@ -72,6 +76,124 @@ impl Pooled {
         match self {
             Pooled::Sqlite(c) => Conn::Sqlite(c),
             Pooled::Postgres(c) => Conn::Postgres(c),
+            Pooled::Lent(lent) => match lent.conn.as_mut().expect("present until drop") {
+                Detached::Sqlite(c) => Conn::Sqlite(c),
+                Detached::Postgres(c) => Conn::Postgres(c),
+            },
+        }
+    }
+
+    /// Its statements completed: a lent connection may be lent again (one dropped without
+    /// this, its statement failed or cancelled midway, is closed).
+    pub fn done(&mut self) {
+        if let Pooled::Lent(lent) = self {
+            lent.keep = true;
+        }
+    }
+}
+
+/// Where a statement gets its connection.
+#[derive(Debug, Clone, Copy)]
+pub enum Via<'a> {
+    Pool(&'a Db),
+    Lender(&'a Lender),
+}
+
+impl Via<'_> {
+    pub fn db(&self) -> &Db {
+        match self {
+            Via::Pool(db) => db,
+            Via::Lender(lender) => &lender.db,
+        }
+    }
+}
+
+impl<'a> From<&'a Db> for Via<'a> {
+    fn from(db: &'a Db) -> Via<'a> {
+        Via::Pool(db)
+    }
+}
+
+impl<'a> From<&'a Lender> for Via<'a> {
+    fn from(lender: &'a Lender) -> Via<'a> {
+        Via::Lender(lender)
+    }
+}
+
+/// Connections a runner keeps out of the pool for its own statements (claims,
+/// acknowledgements, renewals, sweeps), lent one use at a time. sqlx's pool pings every
+/// connection it gets back: on PostgreSQL a `Sync` and a wait for `ReadyForQuery` (a second
+/// round trip and a backend wake-up per statement, and the connection busy meanwhile), on
+/// SQLite a trip to the connection's thread. A lent connection goes back to the idle list
+/// only once its statements completed (`Pooled::done`); otherwise it is closed.
+#[derive(Debug)]
+pub struct Lender {
+    db: Db,
+    idle: std::sync::Mutex<Vec<Detached>>,
+    /// At most this many connections exist outside the pool (idle or lent).
+    permits: Semaphore,
+}
+
+#[derive(Debug)]
+enum Detached {
+    Sqlite(SqliteConnection),
+    Postgres(PgConnection),
+}
+
+/// A connection lent by a `Lender` (see `Pooled::done`).
+#[derive(Debug)]
+pub struct Lent<'a> {
+    lender: &'a Lender,
+    conn: Option<Detached>,
+    keep: bool,
+    _permit: SemaphorePermit<'a>,
+}
+
+impl Lender {
+    /// `connections`: how many may be held outside the pool.
+    pub fn new(db: &Db, connections: usize) -> Lender {
+        Lender {
+            db: db.clone(),
+            idle: std::sync::Mutex::default(),
+            permits: Semaphore::new(connections.max(1)),
+        }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    async fn lend(&self) -> Result<Lent<'_>, sqlx::Error> {
+        let permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| sqlx::Error::PoolClosed)?;
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => match &self.db {
+                Db::Sqlite(pool) => Detached::Sqlite(pool.acquire().await?.detach()),
+                Db::Postgres(pool) => Detached::Postgres(pool.acquire().await?.detach()),
+            },
+        };
+        Ok(Lent {
+            lender: self,
+            conn: Some(conn),
+            keep: false,
+            _permit: permit,
+        })
+    }
+}
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take().filter(|_| self.keep) {
+            self.lender
+                .idle
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(conn);
         }
     }
 }

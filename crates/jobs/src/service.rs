@@ -9,7 +9,7 @@ use platform::Db;
 use platform::job::{JobFailure, JobRegistry, RateLimit};
 use serde_json::Value;
 
-use crate::conn::{Conn, Pooled, Tx};
+use crate::conn::{Conn, Pooled, Tx, Via};
 use crate::domain::{
     CronSchedule, JobStatus, NewJob, Outcome, WorkerJob, cron_chain_key, cron_tick_key, millis,
     millis_i32, retry_delay,
@@ -117,7 +117,6 @@ async fn insert_or_existing(
 ) -> Result<WorkerJob, JobsError> {
     for _ in 0..2 {
         if let Some(job) = store::insert_job(conn, insert).await? {
-            store::notify_job_enqueued_postgres(conn).await?;
             metrics::record_enqueued(&job.job_type, 1);
             wakeup::signal();
             return Ok(job);
@@ -176,13 +175,15 @@ pub struct Claimed {
 
 /// Claims up to `limit` due jobs for `worker`, leased for `lease`: first those of each
 /// rate-limited type within its window's budget, then any other type.
-pub async fn claim_jobs(
-    db: &Db,
+pub async fn claim_jobs<'a>(
+    via: impl Into<Via<'a>>,
     worker: &str,
     lease: Duration,
     limit: usize,
     limits: &RateLimits,
 ) -> Result<Claimed, JobsError> {
+    let via = via.into();
+    let db = via.db();
     let mut claimed = Claimed::default();
     for (job_type, rate) in &limits.limits {
         let room = limit.saturating_sub(claimed.jobs.len());
@@ -201,23 +202,30 @@ pub async fn claim_jobs(
         Db::Sqlite(_) => Some(crate::conn::sqlite_write_gate().lock().await),
         Db::Postgres(_) => None,
     };
-    let mut pooled = Pooled::acquire(db).await?;
+    let mut pooled = Pooled::acquire(via).await?;
     let room = i64::try_from(room).unwrap_or(i64::MAX);
-    // Each claim's own `locked_by` (`<worker>/<n>`), which names its rows.
-    static CLAIMS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let claim = CLAIMS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     claimed.jobs.extend(
         store::claim_due_jobs(
             &mut pooled.conn(),
             Timestamp::from(now),
             Timestamp::from(lease_until),
-            &format!("{worker}/{claim}"),
+            &claim_token(worker),
             room,
             &limits.types,
         )
         .await?,
     );
+    pooled.done();
     Ok(claimed)
+}
+
+/// Each claim's own `locked_by` (`<worker>/<n>`): it names the claim's rows, and with the
+/// attempt it fences the runs (two claims never share it, even when a claim's commit was lost
+/// and the job's attempt count went back).
+fn claim_token(worker: &str) -> String {
+    static CLAIMS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let claim = CLAIMS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{worker}/{claim}")
 }
 
 /// Claims due jobs of one rate-limited type within its window's budget, in one transaction
@@ -305,7 +313,7 @@ async fn claim_limited(
             &chosen,
             Timestamp::from(now),
             Timestamp::from(lease_until),
-            worker,
+            &claim_token(worker),
         )
         .await?;
         jobs.sort_by(|a, b| (b.priority, a.due, a.id).cmp(&(a.priority, b.due, b.id)));
@@ -324,19 +332,25 @@ async fn claim_limited(
 }
 
 /// Extends the lease of `job`'s current run; `LeaseLost` when the run was fenced out.
-pub async fn renew_lease(db: &Db, job: &WorkerJob, lease: Duration) -> Result<(), JobsError> {
+pub async fn renew_lease<'a>(
+    via: impl Into<Via<'a>>,
+    job: &WorkerJob,
+    lease: Duration,
+) -> Result<(), JobsError> {
     let now = now();
     let lease_until = now + chrono::Duration::from_std(lease).unwrap_or_default();
-    let mut pooled = Pooled::acquire(db).await?;
-    if store::renew_lease(
+    let mut pooled = Pooled::acquire(via).await?;
+    let renewed = store::renew_lease(
         &mut pooled.conn(),
         job.id,
         job.attempts,
+        job.locked_by.as_deref(),
         Timestamp::from(lease_until),
         Timestamp::from(now),
     )
-    .await?
-    {
+    .await?;
+    pooled.done();
+    if renewed {
         Ok(())
     } else {
         Err(lease_lost(job))
@@ -358,11 +372,17 @@ pub struct Settled {
 }
 
 /// Records a successful run (and enqueues the next cron tick, in the same transaction).
-pub async fn complete_job(db: &Db, job: &WorkerJob, result: &Value) -> Result<Settled, JobsError> {
+pub async fn complete_job<'a>(
+    via: impl Into<Via<'a>>,
+    job: &WorkerJob,
+    result: &Value,
+) -> Result<Settled, JobsError> {
+    let via = via.into();
     let now = now();
     let finish = JobFinish {
         id: job.id,
         attempt: job.attempts,
+        locked_by: job.locked_by.as_deref(),
         now: Timestamp::from(now),
         success: true,
         result: Some(result),
@@ -371,8 +391,10 @@ pub async fn complete_job(db: &Db, job: &WorkerJob, result: &Value) -> Result<Se
         remove_at: Timestamp::from(now + millis(job.remove_delay)),
     };
     if job.cron_schedule.is_none() {
-        let mut pooled = Pooled::acquire(db).await?;
-        if !store::finish_job(&mut pooled.conn(), &finish).await? {
+        let mut pooled = Pooled::acquire(via).await?;
+        let finished = store::finish_job(&mut pooled.conn(), &finish).await?;
+        pooled.done();
+        if !finished {
             return Err(lease_lost(job));
         }
         return Ok(Settled {
@@ -380,7 +402,7 @@ pub async fn complete_job(db: &Db, job: &WorkerJob, result: &Value) -> Result<Se
             follow_ups: Vec::new(),
         });
     }
-    let mut tx = Tx::begin(db).await?;
+    let mut tx = Tx::begin(via.db()).await?;
     if !store::finish_job(&mut tx.conn(), &finish).await? {
         return Err(lease_lost(job));
     }
@@ -393,38 +415,47 @@ pub async fn complete_job(db: &Db, job: &WorkerJob, result: &Value) -> Result<Se
     })
 }
 
-/// One run of a job: the job and its attempt (the lease's fencing token).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One run of a job: the job, its attempt and its claim's `locked_by` (together the lease's
+/// fencing token).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunId {
     pub id: i64,
     pub attempt: i32,
+    pub locked_by: String,
 }
 
 /// Records many successful runs of jobs without a cron schedule at once (one statement on
 /// PostgreSQL, one transaction on SQLite). Returns, per job, whether its run still held the
 /// lease (false: fenced out, nothing recorded).
-pub async fn complete_jobs(
-    db: &Db,
-    completions: &[(RunId, &Value)],
+pub async fn complete_jobs<'a>(
+    via: impl Into<Via<'a>>,
+    completions: &[(&RunId, &Value)],
 ) -> Result<Vec<bool>, JobsError> {
+    let via = via.into();
     let now = now();
-    match db {
+    match via.db() {
         Db::Postgres(_) => {
             let ids: Vec<i64> = completions.iter().map(|(run, _)| run.id).collect();
             let attempts: Vec<i32> = completions.iter().map(|(run, _)| run.attempt).collect();
+            let locked_by: Vec<&str> = completions
+                .iter()
+                .map(|(run, _)| run.locked_by.as_str())
+                .collect();
             let results: Vec<sqlx::types::Json<&Value>> = completions
                 .iter()
                 .map(|(_, result)| sqlx::types::Json(*result))
                 .collect();
-            let mut pooled = Pooled::acquire(db).await?;
+            let mut pooled = Pooled::acquire(via).await?;
             let finished = store::finish_succeeded_jobs_postgres(
                 &mut pooled.conn(),
                 Timestamp::from(now),
                 &ids,
                 &attempts,
+                &locked_by,
                 &results,
             )
             .await?;
+            pooled.done();
             let finished: std::collections::HashSet<i64> = finished.into_iter().collect();
             Ok(ids.iter().map(|id| finished.contains(id)).collect())
         }
@@ -433,25 +464,32 @@ pub async fn complete_jobs(
                 completions
                     .iter()
                     .map(|(run, result)| {
-                        serde_json::json!({ "id": run.id, "attempt": run.attempt, "result": result })
+                        serde_json::json!({
+                            "id": run.id,
+                            "attempt": run.attempt,
+                            "locked_by": run.locked_by,
+                            "result": result,
+                        })
                     })
                     .collect(),
             )
             .to_string();
             let _gate = crate::conn::sqlite_write_gate().lock().await;
-            let mut pooled = Pooled::acquire(db).await?;
+            let mut pooled = Pooled::acquire(via).await?;
             let written = store::finish_succeeded_jobs_sqlite(
                 &mut pooled.conn(),
                 Timestamp::from(now),
                 &runs,
             )
             .await?;
+            pooled.done();
             if written == completions.len() as u64 {
                 return Ok(vec![true; completions.len()]);
             }
             // Some run was fenced out: read back which ones this statement finished.
             let finished =
                 store::succeeded_at_sqlite(&mut pooled.conn(), Timestamp::from(now), &runs).await?;
+            pooled.done();
             let finished: std::collections::HashSet<i64> = finished.into_iter().collect();
             Ok(completions
                 .iter()
@@ -491,6 +529,7 @@ pub async fn fail_job(
             &mut tx.conn(),
             job.id,
             job.attempts,
+            job.locked_by.as_deref(),
             Timestamp::from(due),
             &failure.message,
             Timestamp::from(now),
@@ -503,6 +542,7 @@ pub async fn fail_job(
         let finish = JobFinish {
             id: job.id,
             attempt: job.attempts,
+            locked_by: job.locked_by.as_deref(),
             now: Timestamp::from(now),
             success: false,
             result: Some(&error_result),
@@ -559,7 +599,6 @@ async fn insert_follow_up(
         now: Timestamp::from(now),
     };
     let inserted = store::insert_job(conn, &insert).await?;
-    store::notify_job_enqueued_postgres(conn).await?;
     inserted.ok_or_else(|| {
         JobsError::Invalid(format!("job {}'s follow-up conflicts with another", job.id))
     })
@@ -600,9 +639,6 @@ async fn next_cron_tick(
         now: Timestamp::from(now),
     };
     let inserted = store::insert_job(conn, &insert).await?;
-    if inserted.is_some() {
-        store::notify_job_enqueued_postgres(conn).await?;
-    }
     Ok(inserted.into_iter().collect())
 }
 
@@ -619,6 +655,7 @@ pub async fn release_job(db: &Db, job: &WorkerJob) -> Result<bool, JobsError> {
         &mut pooled.conn(),
         job.id,
         job.attempts,
+        job.locked_by.as_deref(),
         Timestamp::from(now()),
     )
     .await?;
@@ -629,10 +666,11 @@ pub async fn release_job(db: &Db, job: &WorkerJob) -> Result<bool, JobsError> {
 }
 
 /// Makes jobs whose lease expired claimable again; returns how many.
-pub async fn release_expired_leases(db: &Db) -> Result<u64, JobsError> {
-    let mut pooled = Pooled::acquire(db).await?;
+pub async fn release_expired_leases<'a>(via: impl Into<Via<'a>>) -> Result<u64, JobsError> {
+    let mut pooled = Pooled::acquire(via).await?;
     let released =
         store::release_expired_leases(&mut pooled.conn(), Timestamp::from(now())).await?;
+    pooled.done();
     if released > 0 {
         tracing::info!(target: "worker", released, "released jobs whose lease expired");
         wakeup::signal();
@@ -642,12 +680,14 @@ pub async fn release_expired_leases(db: &Db) -> Result<u64, JobsError> {
 
 /// When the next pending job falls due and the next lease expires (for an idle worker's nap).
 /// `exclude`: job types not to count (rate-limited ones held back until their window opens).
-pub async fn next_wake_times(
-    db: &Db,
+pub async fn next_wake_times<'a>(
+    via: impl Into<Via<'a>>,
     exclude: &[String],
 ) -> Result<(Option<DateTime<Utc>>, Option<DateTime<Utc>>), JobsError> {
-    let mut pooled = Pooled::acquire(db).await?;
-    Ok(store::next_wake_times(&mut pooled.conn(), exclude).await?)
+    let mut pooled = Pooled::acquire(via).await?;
+    let times = store::next_wake_times(&mut pooled.conn(), exclude).await?;
+    pooled.done();
+    Ok(times)
 }
 
 pub async fn find_job(db: &Db, id: i64) -> Result<WorkerJob, JobsError> {

@@ -1,6 +1,7 @@
 //! SQL for `worker_jobs`, `chain_deliveries` and the chain cursor in `settings`: one function
 //! per statement, the same text on both backends except the claim (`SKIP LOCKED` on
-//! PostgreSQL) and `pg_notify`.
+//! PostgreSQL), the insert's `pg_notify`, and the PostgreSQL writes committed without waiting
+//! for the WAL flush (`no_flush!`).
 
 use serde_json::Value;
 use sqlx::Row;
@@ -30,12 +31,27 @@ macro_rules! claim_set {
     };
 }
 
+/// PostgreSQL: the statement's own transaction commits without waiting for its WAL to reach
+/// the disk (`synchronous_commit = off` for that transaction only); the statement names
+/// `no_flush` in its `FROM`. For writes whose loss in a PostgreSQL crash only puts a job back a
+/// step (claims, lease renewals, releases of expired leases; see ARCHITECTURE.md, "Jobs"):
+/// any later durable commit flushes them too, since the WAL is written in order.
+macro_rules! no_flush {
+    () => {
+        "WITH no_flush AS MATERIALIZED \
+         (SELECT set_config('synchronous_commit', 'off', true)) "
+    };
+}
+
 /// The claim of up to `$4` due pending jobs in claim order; `$exclude` narrows their types and
-/// `$lock` ends the row choice (`FOR UPDATE SKIP LOCKED` on PostgreSQL).
+/// `$lock` ends the row choice (`FOR UPDATE SKIP LOCKED` on PostgreSQL). `$with` and `$from`
+/// are `no_flush!()` and its `FROM` on PostgreSQL, empty on SQLite.
 macro_rules! claim_due {
-    ($exclude:literal, $lock:literal) => {
+    ($with:expr, $from:literal, $exclude:literal, $lock:literal) => {
         concat!(
+            $with,
             claim_set!(),
+            $from,
             "WHERE id IN (SELECT id FROM worker_jobs \
              WHERE started IS NULL AND finished IS NULL AND due <= $1",
             $exclude,
@@ -89,21 +105,33 @@ pub struct JobInsert<'a> {
 }
 
 /// Inserts a job unless its idempotency key (pending or running) or cron tick key is taken;
-/// `None` when it was.
+/// `None` when it was. On PostgreSQL the same statement sends `NOTIFY worker_jobs` when it
+/// inserts (delivered at commit): listening workers wake without a second round trip.
 pub async fn insert_job(
     conn: &mut Conn<'_>,
     job: &JobInsert<'_>,
 ) -> Result<Option<WorkerJob>, sqlx::Error> {
-    const SQL: &str = concat!(
-        "INSERT INTO worker_jobs (type, user_id, data, due, remove_at, cron_schedule, \
-         auto_reschedule_on_failure, auto_reschedule_on_failure_delay, remove_delay, \
-         rescheduled_from_job, max_attempts, priority, idempotency_key, cron_tick_key, \
-         created_at, updated_at, rate_key) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16) \
-         ON CONFLICT DO NOTHING RETURNING ",
-        job_columns!()
+    macro_rules! insert {
+        () => {
+            "INSERT INTO worker_jobs (type, user_id, data, due, remove_at, cron_schedule, \
+             auto_reschedule_on_failure, auto_reschedule_on_failure_delay, remove_delay, \
+             rescheduled_from_job, max_attempts, priority, idempotency_key, cron_tick_key, \
+             created_at, updated_at, rate_key) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16) \
+             ON CONFLICT DO NOTHING RETURNING "
+        };
+    }
+    const SQLITE: &str = concat!(insert!(), job_columns!());
+    const POSTGRES: &str = concat!(
+        "WITH inserted AS (",
+        insert!(),
+        job_columns!(),
+        ") SELECT ",
+        job_columns!(),
+        " FROM inserted CROSS JOIN LATERAL (SELECT pg_notify('worker_jobs', '')) AS woken"
     );
-    on_conn!(conn, c => sqlx::query_as::<_, WorkerJob>(SQL)
+    let sql = if conn.is_postgres() { POSTGRES } else { SQLITE };
+    on_conn!(conn, c => sqlx::query_as::<_, WorkerJob>(sql)
         .bind(job.job_type)
         .bind(job.user_id)
         .bind(Json(job.data))
@@ -156,12 +184,17 @@ pub async fn claim_due_jobs(
     exclude: &[String],
 ) -> Result<Vec<WorkerJob>, sqlx::Error> {
     const POSTGRES: &str = concat!(
-        claim_due!("", " FOR UPDATE SKIP LOCKED"),
+        claim_due!(no_flush!(), "FROM no_flush ", "", " FOR UPDATE SKIP LOCKED"),
         " RETURNING ",
         job_columns!()
     );
     const POSTGRES_EXCLUDING: &str = concat!(
-        claim_due!(" AND NOT (type = ANY($5))", " FOR UPDATE SKIP LOCKED"),
+        claim_due!(
+            no_flush!(),
+            "FROM no_flush ",
+            " AND NOT (type = ANY($5))",
+            " FOR UPDATE SKIP LOCKED"
+        ),
         " RETURNING ",
         job_columns!()
     );
@@ -181,12 +214,12 @@ pub async fn claim_due_jobs(
     }
 }
 
-/// SQLite's claim, as two statements that each cross sqlx's connection thread once: the
-/// `UPDATE`, then one row holding the claimed jobs as a JSON array (a `RETURNING` would send
-/// each row across on its own, one thread hop each). The caller holds the write gate and
-/// `worker` is unique to this claim, so (`locked_by`, `lease_expires_at`) names exactly its
-/// rows; no other process touches a row under a live lease but to cancel it (then it is not
-/// returned, and does not run).
+/// SQLite's claim, as two statements sent together (one trip to sqlx's connection thread and
+/// back): the `UPDATE`, then one row holding the claimed jobs as a JSON array (a `RETURNING`
+/// would send each row across on its own). The caller holds the write gate and `worker` is
+/// unique to this claim, so (`locked_by`, `lease_expires_at`) names exactly its rows; no other
+/// process touches a row under a live lease but to cancel it (then it is not returned, and
+/// does not run).
 async fn claim_due_jobs_sqlite(
     c: &mut sqlx::SqliteConnection,
     now: Timestamp,
@@ -195,39 +228,40 @@ async fn claim_due_jobs_sqlite(
     limit: i64,
     exclude: &[String],
 ) -> Result<Vec<WorkerJob>, sqlx::Error> {
-    const CLAIM: &str = claim_due!("", "");
+    macro_rules! claim_and_read {
+        ($exclude:literal) => {
+            concat!(
+                claim_due!("", "", $exclude, ""),
+                "; SELECT json_group_array(json_object(\
+                 'id', id, 'type', type, 'user_id', user_id, 'data', json(data), 'due', due, \
+                 'started', started, 'finished', finished, 'remove_at', remove_at, \
+                 'success', success, 'result', json(result), 'cron_schedule', cron_schedule, \
+                 'auto_reschedule_on_failure', auto_reschedule_on_failure, \
+                 'auto_reschedule_on_failure_delay', auto_reschedule_on_failure_delay, \
+                 'remove_delay', remove_delay, 'rescheduled_from_job', rescheduled_from_job, \
+                 'created_at', created_at, 'updated_at', updated_at, 'attempts', attempts, \
+                 'max_attempts', max_attempts, 'priority', priority, \
+                 'idempotency_key', idempotency_key, 'cron_tick_key', cron_tick_key, \
+                 'lease_expires_at', lease_expires_at, 'locked_by', locked_by, \
+                 'outcome', outcome, 'last_error', last_error, 'rate_key', rate_key)) \
+                 FROM (SELECT * FROM worker_jobs \
+                   WHERE started IS NOT NULL AND finished IS NULL AND lease_expires_at = $2 \
+                   AND locked_by = $3 ORDER BY priority DESC, due, id)"
+            )
+        };
+    }
+    const CLAIM: &str = claim_and_read!("");
     const CLAIM_EXCLUDING: &str =
-        claim_due!(" AND type NOT IN (SELECT value FROM json_each($5))", "");
-    const CLAIMED: &str = "SELECT json_group_array(json_object(\
-        'id', id, 'type', type, 'user_id', user_id, 'data', json(data), 'due', due, \
-        'started', started, 'finished', finished, 'remove_at', remove_at, 'success', success, \
-        'result', json(result), 'cron_schedule', cron_schedule, \
-        'auto_reschedule_on_failure', auto_reschedule_on_failure, \
-        'auto_reschedule_on_failure_delay', auto_reschedule_on_failure_delay, \
-        'remove_delay', remove_delay, 'rescheduled_from_job', rescheduled_from_job, \
-        'created_at', created_at, 'updated_at', updated_at, 'attempts', attempts, \
-        'max_attempts', max_attempts, 'priority', priority, 'idempotency_key', idempotency_key, \
-        'cron_tick_key', cron_tick_key, 'lease_expires_at', lease_expires_at, \
-        'locked_by', locked_by, 'outcome', outcome, 'last_error', last_error, \
-        'rate_key', rate_key)) \
-        FROM (SELECT * FROM worker_jobs \
-          WHERE started IS NOT NULL AND finished IS NULL AND lease_expires_at = $1 \
-          AND locked_by = $2 ORDER BY priority DESC, due, id)";
-    let query = claim_query!(
-        sqlx::query,
+        claim_and_read!(" AND type NOT IN (SELECT value FROM json_each($5))");
+    let claimed: String = claim_query!(
+        sqlx::query_scalar,
         (CLAIM, CLAIM_EXCLUDING),
         (now, lease_until, worker, limit),
         exclude,
         json_text(exclude)
-    );
-    if query.execute(&mut *c).await?.rows_affected() == 0 {
-        return Ok(Vec::new());
-    }
-    let claimed: String = sqlx::query_scalar(CLAIMED)
-        .bind(lease_until)
-        .bind(worker)
-        .fetch_one(&mut *c)
-        .await?;
+    )
+    .fetch_one(&mut *c)
+    .await?;
     WorkerJob::from_sqlite_json_array(&claimed).map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
 
@@ -354,17 +388,40 @@ pub async fn claim_jobs_by_id(
     }
 }
 
-/// Extends the lease of run `attempt`; false when that run no longer holds the job.
+/// The run that holds a job: its attempt and its claim's `locked_by`. Both fence: the attempt
+/// rises at each durable claim, and `locked_by` tells apart two runs given the same attempt
+/// when a claim's commit was lost in a PostgreSQL crash (claims are not flushed, `no_flush!`).
+macro_rules! held_by_run {
+    () => {
+        "id = $1 AND attempts = $2 AND locked_by = $3 AND started IS NOT NULL AND finished IS NULL"
+    };
+}
+
+/// Extends the lease of run (`attempt`, `locked_by`); false when that run no longer holds the
+/// job. Not flushed on PostgreSQL: a renewal lost in a crash shortens the lease.
 pub async fn renew_lease(
     conn: &mut Conn<'_>,
     id: i64,
     attempt: i32,
+    locked_by: Option<&str>,
     lease_until: Timestamp,
     now: Timestamp,
 ) -> Result<bool, sqlx::Error> {
-    const SQL: &str = "UPDATE worker_jobs SET lease_expires_at = $3, updated_at = $4 \
-        WHERE id = $1 AND attempts = $2 AND started IS NOT NULL AND finished IS NULL";
-    on_conn!(conn, c => sqlx::query(SQL).bind(id).bind(attempt).bind(lease_until).bind(now)
+    macro_rules! renew {
+        ($with:expr, $from:literal) => {
+            concat!(
+                $with,
+                "UPDATE worker_jobs SET lease_expires_at = $4, updated_at = $5 ",
+                $from,
+                "WHERE ",
+                held_by_run!()
+            )
+        };
+    }
+    const POSTGRES: &str = renew!(no_flush!(), "FROM no_flush ");
+    const SQLITE: &str = renew!("", "");
+    let sql = if conn.is_postgres() { POSTGRES } else { SQLITE };
+    on_conn!(conn, c => sqlx::query(sql).bind(id).bind(attempt).bind(locked_by).bind(lease_until).bind(now)
         .execute(&mut **c).await.map(|r| r.rows_affected() == 1))
 }
 
@@ -373,6 +430,7 @@ pub async fn renew_lease(
 pub struct JobFinish<'a> {
     pub id: i64,
     pub attempt: i32,
+    pub locked_by: Option<&'a str>,
     pub now: Timestamp,
     pub success: bool,
     pub result: Option<&'a Value>,
@@ -381,15 +439,18 @@ pub struct JobFinish<'a> {
     pub remove_at: Timestamp,
 }
 
-/// Finishes run `attempt`; false when that run no longer holds the job (fenced).
+/// Finishes the run; false when that run no longer holds the job (fenced).
 pub async fn finish_job(conn: &mut Conn<'_>, finish: &JobFinish<'_>) -> Result<bool, sqlx::Error> {
-    const SQL: &str = "UPDATE worker_jobs SET finished = $3, success = $4, result = $5, \
-        outcome = $6, last_error = COALESCE($7, last_error), remove_at = $8, \
-        lease_expires_at = NULL, updated_at = $3 \
-        WHERE id = $1 AND attempts = $2 AND started IS NOT NULL AND finished IS NULL";
+    const SQL: &str = concat!(
+        "UPDATE worker_jobs SET finished = $4, success = $5, result = $6, \
+         outcome = $7, last_error = COALESCE($8, last_error), remove_at = $9, \
+         lease_expires_at = NULL, updated_at = $4 WHERE ",
+        held_by_run!()
+    );
     on_conn!(conn, c => sqlx::query(SQL)
         .bind(finish.id)
         .bind(finish.attempt)
+        .bind(finish.locked_by)
         .bind(finish.now)
         .bind(finish.success)
         .bind(finish.result.map(Json))
@@ -402,27 +463,30 @@ pub async fn finish_job(conn: &mut Conn<'_>, finish: &JobFinish<'_>) -> Result<b
 }
 
 /// Marks many successful runs finished in one statement (PostgreSQL); returns the ids that
-/// were still held by the given attempt (the others were fenced out).
+/// were still held by the given runs (attempt and `locked_by`; the others were fenced out).
 pub async fn finish_succeeded_jobs_postgres(
     conn: &mut Conn<'_>,
     now: Timestamp,
     ids: &[i64],
     attempts: &[i32],
+    locked_by: &[&str],
     results: &[Json<&Value>],
 ) -> Result<Vec<i64>, sqlx::Error> {
     const SQL: &str = "UPDATE worker_jobs AS j SET finished = $1, success = TRUE, \
         result = v.result, outcome = 'succeeded', \
         remove_at = $1 + j.remove_delay * INTERVAL '1 millisecond', \
         lease_expires_at = NULL, updated_at = $1 \
-        FROM UNNEST($2::BIGINT[], $3::INT[], $4::JSONB[]) AS v(id, attempt, result) \
-        WHERE j.id = v.id AND j.attempts = v.attempt AND j.started IS NOT NULL \
-        AND j.finished IS NULL RETURNING j.id";
+        FROM UNNEST($2::BIGINT[], $3::INT[], $4::TEXT[], $5::JSONB[]) \
+            AS v(id, attempt, locked_by, result) \
+        WHERE j.id = v.id AND j.attempts = v.attempt AND j.locked_by = v.locked_by \
+        AND j.started IS NOT NULL AND j.finished IS NULL RETURNING j.id";
     match conn {
         Conn::Postgres(c) => {
             sqlx::query_scalar::<_, i64>(SQL)
                 .bind(now)
                 .bind(ids)
                 .bind(attempts)
+                .bind(locked_by)
                 .bind(results)
                 .fetch_all(&mut **c)
                 .await
@@ -434,8 +498,8 @@ pub async fn finish_succeeded_jobs_postgres(
 }
 
 /// Marks many successful runs finished in one statement (SQLite): `runs` is a JSON array of
-/// `{"id", "attempt", "result"}`. Returns how many were still held by the given attempt (no
-/// rows come back: on SQLite each returned row costs a hop between threads).
+/// `{"id", "attempt", "locked_by", "result"}`. Returns how many were still held by the given
+/// runs (no rows come back: on SQLite each returned row costs a hop between threads).
 pub async fn finish_succeeded_jobs_sqlite(
     conn: &mut Conn<'_>,
     now: Timestamp,
@@ -449,6 +513,7 @@ pub async fn finish_succeeded_jobs_sqlite(
         FROM json_each($2) AS v \
         WHERE worker_jobs.id = v.value ->> '$.id' \
         AND worker_jobs.attempts = v.value ->> '$.attempt' \
+        AND worker_jobs.locked_by = v.value ->> '$.locked_by' \
         AND worker_jobs.started IS NOT NULL AND worker_jobs.finished IS NULL";
     match conn {
         Conn::Sqlite(c) => sqlx::query(SQL)
@@ -472,6 +537,7 @@ pub async fn succeeded_at_sqlite(
 ) -> Result<Vec<i64>, sqlx::Error> {
     const SQL: &str = "SELECT worker_jobs.id FROM worker_jobs JOIN json_each($2) AS v \
         ON worker_jobs.id = v.value ->> '$.id' AND worker_jobs.attempts = v.value ->> '$.attempt' \
+        AND worker_jobs.locked_by = v.value ->> '$.locked_by' \
         WHERE worker_jobs.finished = $1 AND worker_jobs.outcome = 'succeeded'";
     match conn {
         Conn::Sqlite(c) => {
@@ -492,14 +558,17 @@ pub async fn schedule_retry(
     conn: &mut Conn<'_>,
     id: i64,
     attempt: i32,
+    locked_by: Option<&str>,
     due: Timestamp,
     last_error: &str,
     now: Timestamp,
 ) -> Result<bool, sqlx::Error> {
-    const SQL: &str = "UPDATE worker_jobs SET started = NULL, lease_expires_at = NULL, \
-        locked_by = NULL, due = $3, last_error = $4, updated_at = $5 \
-        WHERE id = $1 AND attempts = $2 AND started IS NOT NULL AND finished IS NULL";
-    on_conn!(conn, c => sqlx::query(SQL).bind(id).bind(attempt).bind(due).bind(last_error).bind(now)
+    const SQL: &str = concat!(
+        "UPDATE worker_jobs SET started = NULL, lease_expires_at = NULL, \
+         locked_by = NULL, due = $4, last_error = $5, updated_at = $6 WHERE ",
+        held_by_run!()
+    );
+    on_conn!(conn, c => sqlx::query(SQL).bind(id).bind(attempt).bind(locked_by).bind(due).bind(last_error).bind(now)
         .execute(&mut **c).await.map(|r| r.rows_affected() == 1))
 }
 
@@ -508,25 +577,41 @@ pub async fn release_job(
     conn: &mut Conn<'_>,
     id: i64,
     attempt: i32,
+    locked_by: Option<&str>,
     now: Timestamp,
 ) -> Result<bool, sqlx::Error> {
-    const SQL: &str = "UPDATE worker_jobs SET started = NULL, lease_expires_at = NULL, \
-        locked_by = NULL, max_attempts = max_attempts + 1, updated_at = $3 \
-        WHERE id = $1 AND attempts = $2 AND started IS NOT NULL AND finished IS NULL";
-    on_conn!(conn, c => sqlx::query(SQL).bind(id).bind(attempt).bind(now)
+    const SQL: &str = concat!(
+        "UPDATE worker_jobs SET started = NULL, lease_expires_at = NULL, \
+         locked_by = NULL, max_attempts = max_attempts + 1, updated_at = $4 WHERE ",
+        held_by_run!()
+    );
+    on_conn!(conn, c => sqlx::query(SQL).bind(id).bind(attempt).bind(locked_by).bind(now)
         .execute(&mut **c).await.map(|r| r.rows_affected() == 1))
 }
 
 /// Makes every job whose lease expired claimable again; its stale run is fenced out because
-/// `started` is cleared and the next claim raises `attempts`.
+/// `started` is cleared and the next claim gives the job another `locked_by` (and, unless the
+/// claim is lost in a PostgreSQL crash, another attempt). Not flushed on PostgreSQL: a release
+/// lost in a crash is done again by the next sweep.
 pub async fn release_expired_leases(
     conn: &mut Conn<'_>,
     now: Timestamp,
 ) -> Result<u64, sqlx::Error> {
-    const SQL: &str = "UPDATE worker_jobs SET started = NULL, lease_expires_at = NULL, \
-        locked_by = NULL, last_error = 'lease expired', updated_at = $1 \
-        WHERE started IS NOT NULL AND finished IS NULL AND lease_expires_at < $1";
-    on_conn!(conn, c => sqlx::query(SQL).bind(now).execute(&mut **c).await.map(|r| r.rows_affected()))
+    macro_rules! release {
+        ($with:expr, $from:literal) => {
+            concat!(
+                $with,
+                "UPDATE worker_jobs SET started = NULL, lease_expires_at = NULL, \
+                 locked_by = NULL, last_error = 'lease expired', updated_at = $1 ",
+                $from,
+                "WHERE started IS NOT NULL AND finished IS NULL AND lease_expires_at < $1"
+            )
+        };
+    }
+    const POSTGRES: &str = release!(no_flush!(), "FROM no_flush ");
+    const SQLITE: &str = release!("", "");
+    let sql = if conn.is_postgres() { POSTGRES } else { SQLITE };
+    on_conn!(conn, c => sqlx::query(sql).bind(now).execute(&mut **c).await.map(|r| r.rows_affected()))
 }
 
 /// Cancels a pending or running job; false when it had already finished.
@@ -649,16 +734,6 @@ pub async fn next_wake_times(
                 .await?
         ),
     }
-}
-
-/// Wakes every listening worker when the caller's transaction commits (PostgreSQL only).
-pub async fn notify_job_enqueued_postgres(conn: &mut Conn<'_>) -> Result<(), sqlx::Error> {
-    if let Conn::Postgres(c) = conn {
-        sqlx::query("SELECT pg_notify('worker_jobs', '')")
-            .execute(&mut **c)
-            .await?;
-    }
-    Ok(())
 }
 
 pub async fn read_setting(conn: &mut Conn<'_>, key: &str) -> Result<Option<String>, sqlx::Error> {

@@ -15,6 +15,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
+use crate::conn::Lender;
 use crate::domain::{Outcome, WorkerJob};
 use crate::error::JobsError;
 use crate::events::{LocalEvents, WorkerEvent, WorkerEvents};
@@ -47,7 +48,7 @@ struct Ack {
 
 /// Writes acknowledgements: each write takes every completion queued meanwhile (up to
 /// `max`), so a busy worker commits many jobs at once and an idle one commits each at once.
-async fn acknowledge(db: Db, max: usize, mut queue: mpsc::UnboundedReceiver<Ack>) {
+async fn acknowledge(lender: Arc<Lender>, max: usize, mut queue: mpsc::UnboundedReceiver<Ack>) {
     let mut batch: Vec<Ack> = Vec::with_capacity(max);
     while let Some(first) = queue.recv().await {
         batch.push(first);
@@ -57,9 +58,9 @@ async fn acknowledge(db: Db, max: usize, mut queue: mpsc::UnboundedReceiver<Ack>
                 Err(_) => break,
             }
         }
-        let completions: Vec<(service::RunId, &Value)> =
-            batch.iter().map(|ack| (ack.run, &ack.result)).collect();
-        let written = service::complete_jobs(&db, &completions).await;
+        let completions: Vec<(&service::RunId, &Value)> =
+            batch.iter().map(|ack| (&ack.run, &ack.result)).collect();
+        let written = service::complete_jobs(&*lender, &completions).await;
         drop(completions);
         match written {
             Ok(held) => {
@@ -84,6 +85,8 @@ type ClaimTask = JoinHandle<Result<service::Claimed, JobsError>>;
 #[derive(Clone)]
 pub struct Runner {
     db: Db,
+    /// Connections kept out of the pool for the runner's own statements.
+    lender: Arc<Lender>,
     config: Arc<Config>,
     registry: Arc<JobRegistry>,
     worker_id: String,
@@ -113,6 +116,16 @@ impl Runner {
         events: Arc<dyn WorkerEvents>,
     ) -> Runner {
         Runner {
+            // PostgreSQL: as many as runs that may acknowledge one by one at once
+            // (`JOB_ACK_BATCH=1`), 2-16, opened on demand besides the pool's and kept while
+            // the runner lives. SQLite writes one at a time (the write gate).
+            lender: Arc::new(Lender::new(
+                &db,
+                match &db {
+                    Db::Sqlite(_) => 2,
+                    Db::Postgres(_) => config.jobs.concurrency.clamp(2, 16),
+                },
+            )),
             db,
             config,
             limits: Arc::new(service::RateLimits::from_registry(&registry)),
@@ -141,7 +154,7 @@ impl Runner {
     /// due. Tests drain the queue with it instead of sleeping.
     pub async fn run_one(&self) -> Result<Option<Ran>, JobsError> {
         let mut claimed = service::claim_jobs(
-            &self.db,
+            &*self.lender,
             &self.worker_id,
             self.config.jobs.lease,
             1,
@@ -209,7 +222,7 @@ impl Runner {
                     () = tokio::time::sleep_until(renew_at) => {
                         // Boxed, as every rare path here: the future every job is spawned with
                         // stays small, which keeps spawning cheap.
-                        match Box::pin(service::renew_lease(&self.db, &job, lease)).await {
+                        match Box::pin(service::renew_lease(&*self.lender, &job, lease)).await {
                             Ok(()) => renew_at = tokio::time::Instant::now() + lease / 3,
                             Err(JobsError::LeaseLost { .. }) => return self.lease_lost(&job),
                             Err(e) => {
@@ -240,6 +253,7 @@ impl Runner {
                         run: service::RunId {
                             id: job.id,
                             attempt: job.attempts,
+                            locked_by: job.locked_by.clone().unwrap_or_default(),
                         },
                         result: value,
                         reply,
@@ -261,7 +275,7 @@ impl Runner {
                     )),
                 }
             }
-            Ok(value) => Box::pin(service::complete_job(&self.db, &job, &value)).await,
+            Ok(value) => Box::pin(service::complete_job(&*self.lender, &job, &value)).await,
             Err(failure) => {
                 tracing::info!(target: "worker", job_id = job.id, job_type = %job.job_type, attempt = job.attempts, error = %failure, "job failed");
                 Box::pin(service::fail_job(
@@ -368,22 +382,24 @@ impl Runner {
         let mut next_sweep = tokio::time::Instant::now();
         let ack_batch = self.config.jobs.ack_batch.max(1);
         let (acks, ack_queue) = mpsc::unbounded_channel::<Ack>();
-        let acker = tokio::spawn(acknowledge(self.db.clone(), ack_batch, ack_queue));
+        let acker = tokio::spawn(acknowledge(self.lender.clone(), ack_batch, ack_queue));
         tokio::pin!(shutdown);
         tracing::info!(target: "worker", worker_id = %self.worker_id, concurrency, "worker running");
 
         loop {
             let now = tokio::time::Instant::now();
             if now >= next_sweep {
-                match service::release_expired_leases(&self.db).await {
+                match service::release_expired_leases(&*self.lender).await {
                     Ok(released) if released > 0 => more = true,
                     Ok(_) => {}
                     Err(e) => tracing::warn!(target: "worker", error = %e, "lease sweep failed"),
                 }
                 next_sweep = tokio::time::Instant::now() + sweep_every;
             }
+            let mut started_jobs = false;
             while running.len() < concurrency {
                 let Some(job) = ready.pop_front() else { break };
+                started_jobs = true;
                 let runner = self.clone();
                 let abandon = abandon_rx.clone();
                 // JOB_ACK_BATCH=1: each run commits its own acknowledgement, concurrently.
@@ -398,17 +414,22 @@ impl Runner {
             };
             if claiming.is_none() && more && room >= min_claim {
                 let limit = room;
-                let (db, worker) = (self.db.clone(), self.worker_id.clone());
+                let (lender, worker) = (self.lender.clone(), self.worker_id.clone());
                 let limits = self.limits.clone();
                 claiming = Some((
                     limit,
                     tokio::spawn(async move {
-                        service::claim_jobs(&db, &worker, lease, limit, &limits).await
+                        service::claim_jobs(&*lender, &worker, lease, limit, &limits).await
                     }),
                 ));
                 idle_until = None;
             }
             if claiming.is_none() && !more && idle_until.is_none() {
+                if started_jobs {
+                    // Let the jobs just spawned start before this look-up takes the
+                    // database's (and on SQLite its connection thread's) turn.
+                    tokio::task::yield_now().await;
+                }
                 idle_until = Some(
                     tokio::time::Instant::now()
                         + self.idle_nap(poll, &held_back, window_opens).await,
@@ -492,7 +513,7 @@ impl Runner {
         held_back: &[String],
         window_opens: Option<chrono::DateTime<Utc>>,
     ) -> Duration {
-        let nap = match service::next_wake_times(&self.db, held_back).await {
+        let nap = match service::next_wake_times(&*self.lender, held_back).await {
             Ok((Some(due), _)) => (due - Utc::now())
                 .to_std()
                 .unwrap_or(Duration::ZERO)

@@ -338,6 +338,99 @@ async fn an_expired_lease_is_taken_over_and_the_stale_run_is_fenced_out(backend:
     assert_eq!(done.result.expect("result").0["by"], "fresh");
 }
 
+/// A claim's commit is not flushed on PostgreSQL, so a PostgreSQL crash can lose it: the job is
+/// pending again with its attempt count back, while the run that claimed it may still go on.
+/// The next claim then gives the same attempt number; the lost run must still be fenced out.
+async fn a_run_whose_claim_was_lost_is_fenced_out_of_the_next_claim_with_the_same_attempt(
+    backend: Backend,
+) {
+    let queue = Queue::new(backend, &[]).await;
+    let job = jobs::enqueue(&queue.db, &NewJob::new("diagnostics.echo"))
+        .await
+        .expect("enqueued");
+    let lease = Duration::from_secs(60);
+    let none = jobs::RateLimits::none();
+    let lost = service::claim_jobs(&queue.db, "worker", lease, 1, &none)
+        .await
+        .expect("claims")
+        .jobs
+        .pop()
+        .expect("claimed");
+    // What recovery after the crash leaves: the row as it was before the claim.
+    const UNDO_CLAIM: &str = "UPDATE worker_jobs SET started = NULL, lease_expires_at = NULL, \
+        locked_by = NULL, attempts = attempts - 1 WHERE id = $1";
+    match &queue.db {
+        Db::Sqlite(pool) => sqlx::query(UNDO_CLAIM)
+            .bind(job.id)
+            .execute(pool)
+            .await
+            .map(drop),
+        Db::Postgres(pool) => sqlx::query(UNDO_CLAIM)
+            .bind(job.id)
+            .execute(pool)
+            .await
+            .map(drop),
+    }
+    .expect("claim undone");
+    let fresh = service::claim_jobs(&queue.db, "worker", lease, 1, &none)
+        .await
+        .expect("claims")
+        .jobs
+        .pop()
+        .expect("claimable again");
+    assert_eq!(
+        fresh.attempts, lost.attempts,
+        "the attempt number comes again"
+    );
+
+    assert!(matches!(
+        service::renew_lease(&queue.db, &lost, lease).await,
+        Err(jobs::JobsError::LeaseLost { .. })
+    ));
+    let late = service::complete_job(&queue.db, &lost, &json!({ "by": "lost" })).await;
+    assert!(
+        matches!(late, Err(jobs::JobsError::LeaseLost { .. })),
+        "{late:?}"
+    );
+    assert!(matches!(
+        service::fail_job(&queue.db, &lost, &JobFailure::new("late"), lease).await,
+        Err(jobs::JobsError::LeaseLost { .. })
+    ));
+    assert!(
+        !service::release_job(&queue.db, &lost)
+            .await
+            .expect("releases"),
+        "a lost run cannot hand the job back"
+    );
+    let batched = service::complete_jobs(
+        &queue.db,
+        &[(
+            &service::RunId {
+                id: lost.id,
+                attempt: lost.attempts,
+                locked_by: lost
+                    .locked_by
+                    .clone()
+                    .expect("a claimed job names its claim"),
+            },
+            &json!({ "by": "lost" }),
+        )],
+    )
+    .await
+    .expect("writes");
+    assert_eq!(
+        batched,
+        vec![false],
+        "a batched acknowledgement is fenced too"
+    );
+
+    service::complete_job(&queue.db, &fresh, &json!({ "by": "fresh" }))
+        .await
+        .expect("the current run completes");
+    let done = service::find_job(&queue.db, job.id).await.expect("found");
+    assert_eq!(done.result.expect("result").0["by"], "fresh");
+}
+
 async fn higher_priority_runs_first(backend: Backend) {
     let queue = Queue::new(backend, &[]).await;
     let low = jobs::enqueue(&queue.db, &NewJob::new("diagnostics.noop"))
@@ -760,6 +853,7 @@ both_backends!(
     idempotency_key_makes_one_row_from_100_concurrent_enqueues,
     sixteen_concurrent_claimers_on_one_job_get_one_claim,
     an_expired_lease_is_taken_over_and_the_stale_run_is_fenced_out,
+    a_run_whose_claim_was_lost_is_fenced_out_of_the_next_claim_with_the_same_attempt,
     higher_priority_runs_first,
     cancel_and_retry_through_the_service,
     unknown_types_and_panics_fail_without_killing_the_runner,

@@ -134,10 +134,14 @@ impl Db {
             {
                 std::fs::create_dir_all(parent).map_err(DbError::SqliteFile)?;
             }
+            // No ping before each acquire: a SQLite connection is a file in this process and
+            // does not go stale, and the ping is a trip to the connection's thread and back
+            // on every statement's critical path (the pool still pings on release).
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
                 .min_connections(1)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
+                .test_before_acquire(false)
                 .connect_with(options)
                 .await?;
             Ok(Db::Sqlite(pool))
