@@ -825,6 +825,16 @@ pub async fn ensure_crons(
     for cron in registry.crons() {
         let job = NewJob::new(&cron.job_type).data(cron.data.clone());
         let mut pooled = Pooled::acquire(db).await?;
+        // Every start but the first finds the chain's next job with one read, so it writes
+        // nothing: on SQLite a first write re-creates the WAL, two fsyncs on the way to ready.
+        let chain_key =
+            cron_chain_key(&job.job_type, CronSchedule::parse(&cron.schedule)?.as_str());
+        if let Some(existing) =
+            store::find_unfinished_job_by_idempotency_key(&mut pooled.conn(), &chain_key).await?
+        {
+            ensured.push(existing);
+            continue;
+        }
         ensured.push(schedule_cron_job(&mut pooled.conn(), &job, &cron.schedule).await?);
     }
     Ok(ensured)
