@@ -63,6 +63,7 @@ impl Application {
     pub async fn build(config: Config, modules: &[Module]) -> Result<Application, StartError> {
         let db = Application::open_database(&config, modules).await?;
         let workers = Workers::prepare(&config, modules, &db).await?;
+        tracing::debug!(target: "server", "start: job registry checked, crons ensured");
         let addr = config.listen_addr();
         let listener = TcpListener::bind(addr)
             .await
@@ -120,6 +121,7 @@ impl Application {
             (module.provide)(&state, &mut services);
         }
         state.services = Arc::new(services);
+        tracing::debug!(target: "server", "start: bus started, module services provided");
         // What worker processes published on their in-process bus (SQLite) reaches this one.
         let bus = state.bus.clone();
         tokio::spawn(platform::bus::forward(
