@@ -14,7 +14,7 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use mailbox::{Mailbox, Offered, Sender, mailbox};
-pub use mailbox::{Receiver, TryRecvError, Wire, Writer, text_frame};
+pub use mailbox::{Receiver, TryRecvError, Wire, WireWrite, Writer, text_frame};
 
 pub type ConnectionId = u64;
 
@@ -620,17 +620,21 @@ mod tests {
     #[tokio::test]
     async fn one_broadcast_writes_to_every_idle_socket_from_the_hub() {
         // More sockets than tokio's per-poll budget of 128 IO operations: none of them may
-        // be left to its task.
+        // be left to its task, whether written with `try_write` (a TCP write half) or with
+        // `poll_write` (any other stream; here one split behind a lock).
         let hub = Hub::new(Limits {
             max_connections: 300,
             max_connections_per_user: 1,
             queue: 4,
         });
         let mut ends = Vec::new();
-        for _ in 0..300 {
+        for n in 0..300 {
             let (server, client) = tcp_pair().await;
             let (_, mut rx) = hub.connect().expect("connect");
-            rx.attach(Box::new(server.into_split().1));
+            match n % 2 {
+                0 => rx.attach(Box::new(server.into_split().1)),
+                _ => rx.attach(Box::new(tokio::io::split(server).1)),
+            }
             ends.push((rx, client));
         }
         let delivered = tokio::spawn(async move {

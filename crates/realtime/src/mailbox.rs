@@ -18,7 +18,24 @@ use crate::Outbound;
 static TICK: LazyLock<Arc<Outbound>> = LazyLock::new(|| Arc::new(Outbound::Tick));
 
 /// A socket's write half, once the connection's task hands it over (`Receiver::attach`).
-pub type Wire = Box<dyn AsyncWrite + Send + Unpin>;
+pub type Wire = Box<dyn WireWrite>;
+
+/// A socket's write half: `AsyncWrite`, and a plain non-blocking write where the socket has
+/// one (a TCP stream's `try_write`: no waker, no cooperative budget, one readiness check).
+pub trait WireWrite: AsyncWrite + Send + Unpin {
+    /// `None` where there is no such write; then `poll_write` is used.
+    fn try_write(&self, _buf: &[u8]) -> Option<io::Result<usize>> {
+        None
+    }
+}
+
+impl WireWrite for tokio::net::tcp::OwnedWriteHalf {
+    fn try_write(&self, buf: &[u8]) -> Option<io::Result<usize>> {
+        Some(tokio::net::tcp::OwnedWriteHalf::try_write(self, buf))
+    }
+}
+
+impl<T: AsyncWrite + Send> WireWrite for tokio::io::WriteHalf<T> {}
 
 /// A WebSocket text frame as a server sends it (final, unmasked, RFC 6455 §5.2): the header,
 /// then `payload`.
@@ -96,11 +113,19 @@ impl Queue {
         }
     }
 
-    /// `write_now` from the hub's task, which writes to thousands of sockets in one poll:
-    /// outside tokio's cooperative budget (which would turn every write after the 128th into
+    /// `write_now` from the hub's task, which writes to thousands of sockets in one poll: a
+    /// plain non-blocking write where the socket has one; otherwise outside tokio's
+    /// cooperative budget (which would turn every write after the 128th into
     /// "not ready"), and with no waker to register (if the socket is full, the connection's
     /// task is woken and waits for it with its own).
     fn write_from_hub(&mut self, frame: &[u8]) -> io::Result<usize> {
+        if let Some(written) = self.wire.as_ref().and_then(|wire| wire.try_write(frame)) {
+            return match written {
+                Ok(0) if !frame.is_empty() => Err(io::ErrorKind::WriteZero.into()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
+                written => written,
+            };
+        }
         let mut write = tokio::task::unconstrained(std::future::poll_fn(|cx| {
             Poll::Ready(self.write_now(cx, frame))
         }));
