@@ -9,7 +9,10 @@ Usage:
 
 Env: QUICKDAPP (release binary; default $CARGO_TARGET_DIR/release/quickdapp), LOADGEN
 (default $CARGO_TARGET_DIR/release/loadgen, built from bench/loadgen), PEER_DIR (a copy of
-shared/bench/peer-ts with node_modules; default /tmp/peer-ts).
+shared/bench/peer-ts with node_modules; default /tmp/peer-ts), STATE (scratch directory;
+default /tmp/notif-bench), PEER_DB / OURS_DB (database names; default bench_peer /
+bench_ours: set others when several people bench on one PostgreSQL), PERF_OUT (with `ws`:
+`perf record -g` of the server during the broadcasts, to PERF_OUT.<side>).
 
 Rules of ../shared/bench/README.md: servers pinned to core 0 (taskset -c 0), load generators
 to core 1, rounds alternate ours and the peer, CPU-µs per operation from /proc/PID/stat
@@ -31,7 +34,8 @@ LOADGEN = os.environ.get("LOADGEN", f"{TARGET}/release/loadgen")
 PEER_DIR = os.environ.get("PEER_DIR", "/tmp/peer-ts")
 STATE = os.environ.get("STATE", "/tmp/notif-bench")
 PG = "postgres://postgres@127.0.0.1:5432"
-PEER_DB, OURS_DB = "bench_peer", "bench_ours"
+PEER_DB = os.environ.get("PEER_DB", "bench_peer")
+OURS_DB = os.environ.get("OURS_DB", "bench_ours")
 KEY = "b7e1c4a9d2f8065e3a9c1d7f4b2e8a6c0d9f3e5b7a1c4d8e2f6a0b3c5d7e9f1a"
 HERE = os.path.dirname(os.path.abspath(__file__))
 TICK = os.sysconf("SC_CLK_TCK")
@@ -449,6 +453,12 @@ def ws_side(side, n, broadcasts, auth, processes=2):
                 "rss_after_mb": rss1 / 1024, "kb_per_conn": (rss1 - rss0) / max(clients.ok, 1),
                 "sockstat_mem_pages_delta": sock1 - sock0}
         rounds, cpu_ticks_total = [], 0
+        perf = None
+        if os.environ.get("PERF_OUT"):  # profile the server during the broadcasts
+            perf = subprocess.Popen(["perf", "record", "-g", "-p", str(server.pid), "-o",
+                                     f"{os.environ['PERF_OUT']}.{side}"], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+            time.sleep(1.0)
         for i in range(1, broadcasts + 1):
             before = cpu_ticks(server.pid)
             if notify:
@@ -464,6 +474,9 @@ def ws_side(side, n, broadcasts, auth, processes=2):
             rounds.append({"got": len(lat), "p50_ms": pct(lat, 0.5) / 1000, "p99_ms": pct(lat, 0.99) / 1000,
                            "max_ms": (lat[-1] / 1000) if lat else float("nan")})
             time.sleep(0.3)
+        if perf:
+            perf.send_signal(signal.SIGINT)
+            perf.wait(30)
         rss2 = rss_kb(server.pid)
         return {"idle": idle, "rounds": rounds,
                 "cpu_ms_per_broadcast": cpu_ticks_total * 1000 / TICK / broadcasts,

@@ -5,19 +5,30 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use auth::{AuthService, AuthUser};
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Version, header};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
+use futures_util::{FutureExt, SinkExt, StreamExt};
+use hyper::upgrade::{OnUpgrade, Upgraded};
+use hyper_util::rt::TokioIo;
 use platform::{ApiError, AppState, ErrorBody};
-use realtime::{ConnectionId, Outbound, Receiver, envelope};
+use realtime::{ConnectionId, Outbound, Receiver, Writer, envelope};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf, ReadHalf};
+use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedReadHalf;
 use tokio::time::Sleep;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use crate::domain::MAX_REPLAY;
 use crate::service::NotificationService;
@@ -55,7 +66,7 @@ pub struct ConnectParams {
         (status = 503, description = "connection limit reached", body = ErrorBody),
 ))]
 pub async fn upgrade(
-    upgrade: WebSocketUpgrade,
+    handshake: Handshake,
     State(state): State<AppState>,
     method: Method,
     headers: HeaderMap,
@@ -95,8 +106,7 @@ pub async fn upgrade(
     let config = &state.config;
     let max_bytes = config.ws_max_message_bytes as usize;
     let limiter = MessageRate::new(config.ws_max_messages_per_second);
-    let hub = service.hub.clone();
-    // axum keeps the upgrade callback for the socket's whole life: one pointer, not its parts.
+    // The socket's task keeps this for the socket's whole life: one pointer, not its parts.
     let pending = Box::new(Pending {
         id,
         service,
@@ -104,14 +114,85 @@ pub async fn upgrade(
         user,
         limiter,
         outbound,
+        max_bytes,
     });
-    upgrade
-        .max_message_size(max_bytes)
-        .max_frame_size(max_bytes)
-        .read_buffer_size(READ_BUFFER)
-        .write_buffer_size(0)
-        .on_failed_upgrade(move |_| hub.disconnect(id))
-        .on_upgrade(move |socket| serve(socket, *pending))
+    let Handshake { key, on_upgrade } = handshake;
+    tokio::spawn(take_over(on_upgrade, pending));
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, HeaderValue::from_static("upgrade"))
+        .header(header::UPGRADE, HeaderValue::from_static("websocket"))
+        .header(header::SEC_WEBSOCKET_ACCEPT, derive_accept_key(&key))
+        .body(axum::body::Body::empty())
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+fn derive_accept_key(key: &HeaderValue) -> String {
+    tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes())
+}
+
+/// An RFC 6455 opening handshake over HTTP/1.1, answered here rather than by axum's
+/// `WebSocketUpgrade` so the connection can be taken over: its write half goes to the hub,
+/// which writes broadcasts to it straight from its own task (`realtime::Receiver::attach`).
+pub struct Handshake {
+    key: HeaderValue,
+    on_upgrade: OnUpgrade,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Handshake {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let refuse = |why: &str| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "realtime.not_a_websocket_handshake",
+                why.to_owned(),
+            )
+        };
+        if parts.version != Version::HTTP_11 || parts.method != Method::GET {
+            return Err(refuse("a WebSocket opens with an HTTP/1.1 GET"));
+        }
+        let has_token = |name: header::HeaderName, token: &str| {
+            parts.headers.get_all(name).iter().any(|value| {
+                value
+                    .as_bytes()
+                    .split(|b| *b == b',')
+                    .any(|part| part.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+            })
+        };
+        if !has_token(header::CONNECTION, "upgrade") || !has_token(header::UPGRADE, "websocket") {
+            return Err(refuse(
+                "`Connection: upgrade` and `Upgrade: websocket` are required",
+            ));
+        }
+        if parts
+            .headers
+            .get(header::SEC_WEBSOCKET_VERSION)
+            .is_none_or(|v| v.as_bytes() != b"13")
+        {
+            return Err(refuse("`Sec-WebSocket-Version: 13` is required"));
+        }
+        let key = parts
+            .headers
+            .get(header::SEC_WEBSOCKET_KEY)
+            .cloned()
+            .ok_or_else(|| refuse("`Sec-WebSocket-Key` is required"))?;
+        let on_upgrade = parts
+            .extensions
+            .remove::<OnUpgrade>()
+            .ok_or_else(|| refuse("this connection cannot be upgraded"))?;
+        Ok(Handshake { key, on_upgrade })
+    }
+}
+
+/// Waits for hyper to hand the connection over after the 101, then serves it. (An `async fn`:
+/// its arguments are two pointers, so their second copy costs nothing.)
+async fn take_over(on_upgrade: OnUpgrade, pending: Box<Pending>) {
+    match on_upgrade.await {
+        Ok(upgraded) => serve(upgraded, *pending).await,
+        Err(_) => pending.service.hub.disconnect(pending.id),
+    }
 }
 
 /// What the socket's task starts from, once the upgrade is done.
@@ -123,20 +204,64 @@ struct Pending {
     user: Option<AuthUser>,
     limiter: MessageRate,
     outbound: Receiver,
+    max_bytes: usize,
 }
 
 /// A socket's whole life. Its future is what an idle connection keeps in memory, so the
 /// rarely taken, large states (database reads, replay) are boxed, not inlined. A plain `fn`
 /// returning an `async` block: an `async fn` would keep a second copy of its arguments.
-fn serve(socket: WebSocket, pending: Pending) -> impl Future<Output = ()> + Send {
+fn serve(upgraded: Upgraded, pending: Pending) -> impl Future<Output = ()> + Send {
     let Pending {
         id,
         service,
         auth,
         user,
         limiter,
-        outbound,
+        mut outbound,
+        max_bytes,
     } = pending;
+    // The server's own connections are TCP streams: split them, so the hub can write to one
+    // half while this task reads the other. Anything else is split behind a lock.
+    // (axum serves through hyper-util's version-sniffing builder, which wraps the stream.)
+    let tcp = hyper_util::server::conn::auto::upgrade::downcast::<TokioIo<TcpStream>>(upgraded)
+        .map(|parts| (parts.io, parts.read_buf))
+        .or_else(|upgraded| {
+            upgraded
+                .downcast::<TokioIo<TcpStream>>()
+                .map(|parts| (parts.io, parts.read_buf))
+        });
+    let (read_ahead, read) = match tcp {
+        Ok((io, read_buf)) => {
+            let (read, write) = io.into_inner().into_split();
+            outbound.attach(Box::new(write));
+            // An empty read-ahead still holds hyper's whole read buffer: drop it.
+            let read_ahead = match read_buf.is_empty() {
+                true => Bytes::new(),
+                false => read_buf,
+            };
+            (read_ahead, ReadSide::Tcp(read))
+        }
+        Err(upgraded) => {
+            let (read, write) = tokio::io::split(TokioIo::new(upgraded));
+            outbound.attach(Box::new(write));
+            (Bytes::new(), ReadSide::Other(read))
+        }
+    };
+    let io = SocketIo {
+        read_ahead,
+        read,
+        write: outbound.writer(),
+    };
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(max_bytes))
+        .max_frame_size(Some(max_bytes))
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0);
+    // Built here, not in the async block: what that block captures it keeps for the
+    // socket's whole life, so it captures only the connection and its mailbox.
+    let socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(config))
+        .now_or_never()
+        .expect("a WebSocket over a raw socket is ready on its first poll (no IO)");
     let mut connection = Connection {
         id,
         socket,
@@ -153,6 +278,63 @@ fn serve(socket: WebSocket, pending: Pending) -> impl Future<Output = ()> + Send
             Box::pin(connection.sign_in(*user)).await;
         }
         connection.run(outbound).await;
+    }
+}
+
+/// The read side of a taken-over connection.
+enum ReadSide {
+    Tcp(OwnedReadHalf),
+    Other(ReadHalf<TokioIo<Upgraded>>),
+}
+
+/// The socket as the WebSocket protocol sees it: reads come from the read half (after what
+/// hyper read ahead of the handshake), writes go through the mailbox, behind the frames the
+/// hub left unsent.
+struct SocketIo {
+    read_ahead: Bytes,
+    read: ReadSide,
+    write: Writer,
+}
+
+impl AsyncRead for SocketIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        if this.read_ahead.has_remaining() {
+            let n = this.read_ahead.len().min(buf.remaining());
+            buf.put_slice(&this.read_ahead[..n]);
+            this.read_ahead.advance(n);
+            if !this.read_ahead.has_remaining() {
+                // It points into hyper's 8 KiB read buffer: let that go.
+                this.read_ahead = Bytes::new();
+            }
+            return Poll::Ready(Ok(()));
+        }
+        match &mut this.read {
+            ReadSide::Tcp(read) => Pin::new(read).poll_read(cx, buf),
+            ReadSide::Other(read) => Pin::new(read).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for SocketIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().write).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().write).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().write).poll_shutdown(cx)
     }
 }
 
@@ -173,7 +355,7 @@ fn origin_allowed(state: &AppState, headers: &HeaderMap) -> bool {
 
 struct Connection {
     id: ConnectionId,
-    socket: WebSocket,
+    socket: WebSocketStream<SocketIo>,
     service: Arc<NotificationService>,
     auth: Arc<AuthService>,
     /// Boxed: an anonymous socket keeps one word for it.
@@ -201,12 +383,15 @@ impl Connection {
         let mut last_heard = Instant::now();
         loop {
             let holding = self.hold.is_some();
-            // Queued messages first: a wake-up for a broadcast then costs one poll of the
+            // Queued messages first: a wake-up for a message then costs one poll of the
             // mailbox, not also a read attempt on the socket (the queue is bounded, so reads
-            // wait at most one drained queue).
+            // wait at most one drained queue). Broadcast text does not come here: the hub
+            // writes it to the socket itself, and `recv` writes what the socket left unsent.
             let flow = tokio::select! {
                 biased;
-                queued = outbound.recv(), if !holding => match queued.as_deref() {
+                // While live delivery is held, queued messages wait (what the hub left
+                // unsent still goes out), and only the end comes through.
+                queued = outbound.recv_unless(holding) => match queued.as_deref() {
                     Some(Outbound::Text(text)) => self.send_text(text.clone()).await,
                     Some(Outbound::Sequenced { seq, text }) => Box::pin(self.on_live(*seq, text)).await,
                     Some(Outbound::Close(reason)) => Box::pin(self.close(reason)).await,
@@ -219,14 +404,15 @@ impl Connection {
                             Flow::Continue
                         }
                     }
-                    // Dropped by the hub (too slow to keep up): the client resumes elsewhere.
+                    // Dropped by the hub (too slow to keep up), or the socket failed: the
+                    // client resumes elsewhere.
                     None => Flow::Stop,
                 },
                 () = hold_ended(&mut self.hold), if holding => {
                     self.hold = None;
                     Flow::Continue
                 },
-                incoming = self.socket.recv() => match incoming {
+                incoming = self.socket.next() => match incoming {
                     Some(Ok(message)) => {
                         last_heard = Instant::now();
                         Box::pin(self.on_message(message)).await
@@ -242,6 +428,8 @@ impl Connection {
     }
 
     async fn close(&mut self, reason: &'static str) -> Flow {
+        // Out of the hub first: nothing may follow the close frame.
+        self.service.hub.disconnect(self.id);
         let _ = self
             .send_error(
                 &reason.to_ascii_uppercase(),
@@ -251,7 +439,7 @@ impl Connection {
         let _ = self
             .socket
             .send(Message::Close(Some(CloseFrame {
-                code: 4001,
+                code: CloseCode::from(4001),
                 reason: Utf8Bytes::from_static(reason),
             })))
             .await;
@@ -287,7 +475,7 @@ impl Connection {
                     .await;
             }
             Message::Close(_) => return Flow::Stop,
-            Message::Ping(_) | Message::Pong(_) => return Flow::Continue,
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => return Flow::Continue,
         };
         if !self.limiter.check(Instant::now()) {
             return self
@@ -574,7 +762,7 @@ mod tests {
 
     fn future_size<F, Fut>(_: &F) -> usize
     where
-        F: FnOnce(WebSocket, Pending) -> Fut,
+        F: FnOnce(Upgraded, Pending) -> Fut,
     {
         std::mem::size_of::<Fut>()
     }
@@ -601,9 +789,9 @@ mod tests {
     fn an_idle_socket_keeps_a_small_future() {
         let size = future_size(&serve);
         eprintln!(
-            "serve future {size} B, Connection {} B, WebSocket {} B",
+            "serve future {size} B, Connection {} B, WebSocketStream {} B",
             std::mem::size_of::<Connection>(),
-            std::mem::size_of::<WebSocket>()
+            std::mem::size_of::<WebSocketStream<SocketIo>>()
         );
         assert!(size <= 1024, "the per-socket future is {size} bytes");
     }

@@ -1,15 +1,20 @@
 //! Realtime hub: registers live connections by user, session and room, fans messages out to
 //! them (seed 000 `SocketManager`), enforces connection limits, closes the sockets of a
 //! revoked session, and paces every connection's keep-alive from one shared ticker.
-//! Transport-agnostic: a connection is a bounded queue of `Outbound`.
+//! A connection is a bounded queue of `Outbound` (`mailbox.rs`) and, once its task attaches
+//! the socket's write half, text for an idle socket is written from the hub's task directly.
 
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
-use std::task::{Context, Poll, Waker};
+mod mailbox;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
 use serde::Serialize;
+
+use mailbox::{Mailbox, Offered, Sender, mailbox};
+pub use mailbox::{Receiver, TryRecvError, Wire, WireWrite, Writer, text_frame};
 
 pub type ConnectionId = u64;
 
@@ -27,9 +32,6 @@ pub enum Outbound {
     /// it has been silent too long). Never queued: a flag in the mailbox.
     Tick,
 }
-
-/// The one `Tick` every mailbox hands out.
-static TICK: LazyLock<Arc<Outbound>> = LazyLock::new(|| Arc::new(Outbound::Tick));
 
 /// Serialises the seed's envelope: `{type, data, timestamp}` (milliseconds).
 pub fn envelope(kind: &str, data: impl Serialize) -> Bytes {
@@ -280,33 +282,37 @@ impl Hub {
     /// which closes its channel, and its task closes the socket; the client reconnects and
     /// resumes from its last sequence number, losing nothing.
     fn deliver(&self, targets: impl FnOnce(&State) -> Targets<'_>, message: &Outbound) -> usize {
-        // One allocation shared by every receiver; each gets a pointer.
+        // One allocation shared by every receiver; each gets a pointer. Text is framed once
+        // for every socket it is written to directly.
         let message = Arc::new(message.clone());
-        let mut delivered = 0;
-        let mut too_slow = Vec::new();
-        {
+        let frame = match &*message {
+            Outbound::Text(text) => Some(text_frame(text)),
+            _ => None,
+        };
+        // The targets are taken under the hub's lock; the writes happen outside it, so
+        // connecting and leaving sockets do not wait for a broadcast's system calls.
+        let targets: Vec<(ConnectionId, Arc<Mailbox>)> = {
             let state = self.lock();
-            let mut offer =
-                |id: ConnectionId, connection: &Connection| match connection.sender.offer(&message)
-                {
-                    Offered::Queued => delivered += 1,
-                    Offered::Full => too_slow.push(id),
-                    Offered::Closed => {}
-                };
+            let target =
+                |(id, connection): (&ConnectionId, &Connection)| (*id, connection.sender.mailbox());
             match targets(&state) {
                 // Straight over the connection map: no id set to build for a broadcast.
-                Targets::All => {
-                    for (id, connection) in &state.connections {
-                        offer(*id, connection);
-                    }
-                }
-                Targets::Some(ids) => {
-                    for id in ids.into_iter().flatten() {
-                        if let Some(connection) = state.connections.get(id) {
-                            offer(*id, connection);
-                        }
-                    }
-                }
+                Targets::All => state.connections.iter().map(target).collect(),
+                Targets::Some(ids) => ids
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|id| state.connections.get_key_value(id))
+                    .map(target)
+                    .collect(),
+            }
+        };
+        let mut delivered = 0;
+        let mut too_slow = Vec::new();
+        for (id, mailbox) in targets {
+            match mailbox.offer(&message, frame.as_ref()) {
+                Offered::Queued => delivered += 1,
+                Offered::Full => too_slow.push(id),
+                Offered::Closed => {}
             }
         }
         for id in too_slow {
@@ -320,165 +326,6 @@ impl Hub {
 enum Targets<'a> {
     All,
     Some(Option<&'a HashSet<ConnectionId>>),
-}
-
-/// A connection's queue. An idle connection holds only this (no slots: the deque allocates on
-/// first use, and gives a burst's slots back once drained), where a tokio `mpsc` channel
-/// allocates a block of 32 slots and cache-padded state up front, about 1 KB per socket. The
-/// waiting task's waker sits in the same lock: no separate notifier, and the receiving future
-/// is one pointer.
-#[derive(Debug)]
-struct Mailbox {
-    queue: Mutex<Queue>,
-    capacity: usize,
-}
-
-#[derive(Debug, Default)]
-struct Queue {
-    items: VecDeque<Arc<Outbound>>,
-    /// The ticker's turn came; handed out as `Outbound::Tick` after what is queued.
-    tick: bool,
-    /// The hub dropped the connection, or its receiver is gone.
-    closed: bool,
-    /// The receiving task, while it waits.
-    waker: Option<Waker>,
-}
-
-impl Mailbox {
-    fn lock(&self) -> MutexGuard<'_, Queue> {
-        self.queue
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Changes the queue, then wakes the receiver (outside the lock) if it waits.
-    fn update(&self, change: impl FnOnce(&mut Queue) -> bool) -> bool {
-        let waker = {
-            let mut queue = self.lock();
-            if !change(&mut queue) {
-                return false;
-            }
-            queue.waker.take()
-        };
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-        true
-    }
-}
-
-fn mailbox(capacity: usize) -> (Sender, Receiver) {
-    let mailbox = Arc::new(Mailbox {
-        queue: Mutex::default(),
-        capacity,
-    });
-    (Sender(mailbox.clone()), Receiver(mailbox))
-}
-
-enum Offered {
-    Queued,
-    Full,
-    Closed,
-}
-
-/// The hub's end; dropping it (the connection left the hub) ends the receiver once drained.
-#[derive(Debug)]
-struct Sender(Arc<Mailbox>);
-
-impl Sender {
-    fn offer(&self, message: &Arc<Outbound>) -> Offered {
-        let mut outcome = Offered::Closed;
-        self.0.update(|queue| {
-            if queue.closed {
-                return false;
-            }
-            if queue.items.len() >= self.0.capacity {
-                outcome = Offered::Full;
-                return false;
-            }
-            queue.items.push_back(message.clone());
-            outcome = Offered::Queued;
-            true
-        });
-        outcome
-    }
-
-    /// Raises the tick flag (no allocation); false if the receiver is gone.
-    fn tick(&self) -> bool {
-        self.0.update(|queue| {
-            queue.tick = !queue.closed;
-            queue.tick
-        })
-    }
-}
-
-impl Drop for Sender {
-    fn drop(&mut self) {
-        self.0.update(|queue| {
-            queue.closed = true;
-            true
-        });
-    }
-}
-
-/// The connection task's end: messages in order, then `None` once the hub dropped it.
-#[derive(Debug)]
-pub struct Receiver(Arc<Mailbox>);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TryRecvError {
-    Empty,
-    Disconnected,
-}
-
-impl Receiver {
-    pub fn try_recv(&mut self) -> Result<Arc<Outbound>, TryRecvError> {
-        Self::take(&mut self.0.lock())
-    }
-
-    fn take(queue: &mut Queue) -> Result<Arc<Outbound>, TryRecvError> {
-        match queue.items.pop_front() {
-            Some(message) => {
-                // Give a burst's slots back once drained: idle sockets keep none.
-                if queue.items.is_empty() && queue.items.capacity() > 8 {
-                    queue.items = VecDeque::new();
-                }
-                Ok(message)
-            }
-            None if queue.closed => Err(TryRecvError::Disconnected),
-            None if std::mem::take(&mut queue.tick) => Ok(TICK.clone()),
-            None => Err(TryRecvError::Empty),
-        }
-    }
-
-    /// The next message; when none is queued, registers `cx`'s waker to be woken for one.
-    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Arc<Outbound>>> {
-        let mut queue = self.0.lock();
-        match Self::take(&mut queue) {
-            Ok(message) => Poll::Ready(Some(message)),
-            Err(TryRecvError::Disconnected) => Poll::Ready(None),
-            Err(TryRecvError::Empty) => {
-                match &mut queue.waker {
-                    Some(waker) if waker.will_wake(cx.waker()) => {}
-                    slot => *slot = Some(cx.waker().clone()),
-                }
-                Poll::Pending
-            }
-        }
-    }
-
-    pub fn recv(&mut self) -> impl Future<Output = Option<Arc<Outbound>>> + '_ {
-        std::future::poll_fn(|cx| self.poll_recv(cx))
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        let mut queue = self.0.lock();
-        queue.closed = true;
-        queue.items.clear();
-        queue.waker = None;
-    }
 }
 
 fn remove_from<K: std::hash::Hash + Eq + ?Sized + ToOwned>(
@@ -614,5 +461,192 @@ mod tests {
             hub.authenticate(ids[2], 7, "s"),
             Err(Refused::TooManyForUser)
         );
+    }
+
+    /// A loopback pair whose server end has a small send buffer (and the client a small
+    /// receive window), so a client that does not read fills the path after a few frames.
+    async fn tcp_pair() -> (tokio::net::TcpStream, tokio::net::TcpStream) {
+        let server = tokio::net::TcpSocket::new_v4().expect("socket");
+        server.set_send_buffer_size(4096).expect("send buffer");
+        server
+            .bind("127.0.0.1:0".parse().expect("address"))
+            .expect("bind");
+        let listener = server.listen(1).expect("listen");
+        let address = listener.local_addr().expect("address");
+        let client = tokio::net::TcpSocket::new_v4().expect("socket");
+        client.set_recv_buffer_size(4096).expect("receive buffer");
+        let (client, accepted) = tokio::join!(client.connect(address), listener.accept());
+        (accepted.expect("accept").0, client.expect("connect"))
+    }
+
+    fn wired_hub(queue: usize) -> Hub {
+        Hub::new(Limits {
+            max_connections: 4,
+            max_connections_per_user: 4,
+            queue,
+        })
+    }
+
+    fn text(byte: u8, len: usize) -> Outbound {
+        Outbound::Text(Bytes::from(vec![byte; len]))
+    }
+
+    async fn read_exactly(client: &mut tokio::net::TcpStream, len: usize) -> Vec<u8> {
+        use tokio::io::AsyncReadExt;
+        let mut got = vec![0; len];
+        client.read_exact(&mut got).await.expect("read");
+        got
+    }
+
+    #[tokio::test]
+    async fn the_hub_writes_text_to_an_attached_socket_without_waking_its_task() {
+        let hub = wired_hub(4);
+        let (server, mut client) = tcp_pair().await;
+        let (_, mut rx) = hub.connect().expect("connect");
+        rx.attach(Box::new(server.into_split().1));
+        assert_eq!(
+            hub.broadcast(&Outbound::Text(Bytes::from_static(b"hello"))),
+            1
+        );
+        let frame = text_frame(b"hello");
+        assert_eq!(&frame[..2], &[0x81, 5]);
+        assert_eq!(read_exactly(&mut client, frame.len()).await, frame);
+        // Nothing was queued for the connection's task, and nothing woke it.
+        assert_eq!(rx.try_recv().err(), Some(TryRecvError::Empty));
+        assert!(rx.0.lock().unsent.is_empty());
+    }
+
+    #[test]
+    fn text_frames_carry_their_length_in_the_shortest_form() {
+        assert_eq!(&text_frame(&[b'x'; 125])[..2], &[0x81, 125]);
+        assert_eq!(&text_frame(&[b'x'; 126])[..4], &[0x81, 126, 0, 126]);
+        assert_eq!(&text_frame(&[b'x'; 65_535])[..4], &[0x81, 126, 255, 255]);
+        assert_eq!(
+            &text_frame(&[b'x'; 65_536])[..10],
+            &[0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0]
+        );
+        assert_eq!(text_frame(&[b'x'; 65_536]).len(), 65_546);
+    }
+
+    #[tokio::test]
+    async fn a_slow_reader_gets_every_frame_whole_and_in_order() {
+        use tokio::io::AsyncWriteExt;
+        let hub = Arc::new(wired_hub(64));
+        let (server, mut client) = tcp_pair().await;
+        let (_, mut rx) = hub.connect().expect("connect");
+        rx.attach(Box::new(server.into_split().1));
+        let mut expected = Vec::new();
+        // The client reads nothing yet: the socket takes a few frames, part of one, and the
+        // rest waits in order.
+        for n in 0..20u8 {
+            assert_eq!(hub.broadcast(&text(b'a' + n, 32 * 1024)), 1);
+            expected.extend_from_slice(&text_frame(&[b'a' + n; 32 * 1024]));
+        }
+        assert!(!rx.0.lock().unsent.is_empty(), "the socket filled up");
+        // A message for the task, then more text: the text waits behind it.
+        let sequenced = Outbound::Sequenced {
+            seq: 1,
+            text: Bytes::from_static(b"sequenced"),
+        };
+        assert_eq!(hub.broadcast(&sequenced), 1);
+        expected.extend_from_slice(&text_frame(b"sequenced"));
+        for n in 0..5u8 {
+            assert_eq!(hub.broadcast(&text(b'A' + n, 1000)), 1);
+            expected.extend_from_slice(&text_frame(&[b'A' + n; 1000]));
+        }
+        assert_eq!(hub.connection_count(), 1, "not too slow: within its queue");
+        // The connection's task: writes what the hub left, and its own frames through the
+        // same queue.
+        let task = tokio::spawn(async move {
+            let mut writer = rx.writer();
+            while let Some(message) = rx.recv().await {
+                if let Outbound::Sequenced { text, .. } = &*message {
+                    writer.write_all(&text_frame(text)).await.expect("write");
+                    writer.flush().await.expect("flush");
+                }
+            }
+        });
+        assert_eq!(read_exactly(&mut client, expected.len()).await, expected);
+        hub.disconnect(1);
+        task.await.expect("task");
+    }
+
+    #[tokio::test]
+    async fn text_waits_behind_an_item_the_task_is_still_writing() {
+        use tokio::io::AsyncWriteExt;
+        let hub = wired_hub(4);
+        let (server, mut client) = tcp_pair().await;
+        let (_, mut rx) = hub.connect().expect("connect");
+        rx.attach(Box::new(server.into_split().1));
+        let close = Outbound::Close("bye");
+        assert_eq!(hub.broadcast(&close), 1);
+        assert!(matches!(
+            *rx.recv().await.expect("item"),
+            Outbound::Close(_)
+        ));
+        // The task holds the close and has written nothing yet: later text must not pass it.
+        assert_eq!(hub.broadcast(&text(b'z', 10)), 1);
+        assert_eq!(rx.0.lock().items.len(), 1, "queued, not written");
+        let mut writer = rx.writer();
+        writer.write_all(b"close!").await.expect("write");
+        // The task comes back for more: the text goes out now.
+        std::future::poll_fn(|cx| {
+            assert!(rx.poll_recv(cx).is_pending());
+            std::task::Poll::Ready(())
+        })
+        .await;
+        let mut expected = b"close!".to_vec();
+        expected.extend_from_slice(&text_frame(&[b'z'; 10]));
+        assert_eq!(read_exactly(&mut client, expected.len()).await, expected);
+    }
+
+    #[tokio::test]
+    async fn a_reader_that_stops_reading_is_dropped_not_waited_for() {
+        let hub = wired_hub(4);
+        let (server, _client) = tcp_pair().await;
+        let (_, mut rx) = hub.connect().expect("connect");
+        rx.attach(Box::new(server.into_split().1));
+        // Each broadcast returns at once; once four frames wait, the connection is dropped.
+        let mut sent = 0;
+        while hub.connection_count() == 1 {
+            hub.broadcast(&text(b'x', 64 * 1024));
+            sent += 1;
+            assert!(sent < 100, "never dropped");
+        }
+        // Its task learns it at once, without waiting for the unsent frames to go.
+        assert!(rx.recv().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn one_broadcast_writes_to_every_idle_socket_from_the_hub() {
+        // More sockets than tokio's per-poll budget of 128 IO operations: none of them may
+        // be left to its task, whether written with `try_write` (a TCP write half) or with
+        // `poll_write` (any other stream; here one split behind a lock).
+        let hub = Hub::new(Limits {
+            max_connections: 300,
+            max_connections_per_user: 1,
+            queue: 4,
+        });
+        let mut ends = Vec::new();
+        for n in 0..300 {
+            let (server, client) = tcp_pair().await;
+            let (_, mut rx) = hub.connect().expect("connect");
+            match n % 2 {
+                0 => rx.attach(Box::new(server.into_split().1)),
+                _ => rx.attach(Box::new(tokio::io::split(server).1)),
+            }
+            ends.push((rx, client));
+        }
+        let delivered = tokio::spawn(async move {
+            let delivered = hub.broadcast(&Outbound::Text(Bytes::from_static(b"all")));
+            (hub, delivered)
+        });
+        let (_hub, delivered) = delivered.await.expect("broadcast");
+        assert_eq!(delivered, 300);
+        let frame = text_frame(b"all");
+        for (rx, client) in &mut ends {
+            assert!(rx.0.lock().unsent.is_empty() && rx.0.lock().items.is_empty());
+            assert_eq!(read_exactly(client, frame.len()).await, frame);
+        }
     }
 }
