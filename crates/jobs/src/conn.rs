@@ -5,9 +5,10 @@
 use std::sync::OnceLock;
 
 use platform::Db;
+use platform::reads::Lent;
 use sqlx::pool::PoolConnection;
 use sqlx::{PgConnection, Postgres, Sqlite, SqliteConnection, Transaction};
-use tokio::sync::{Mutex, MutexGuard, Semaphore, SemaphorePermit};
+use tokio::sync::{Mutex, MutexGuard};
 
 /// A connection the caller lends: its open transaction (so a job is enqueued atomically with
 /// the caller's writes) or a pooled connection.
@@ -60,7 +61,7 @@ pub(crate) use on_conn;
 pub enum Pooled<'a> {
     Sqlite(PoolConnection<Sqlite>),
     Postgres(PoolConnection<Postgres>),
-    Lent(Lent<'a>),
+    Lent(Lent<'a, Detached>),
 }
 
 impl<'a> Pooled<'a> {
@@ -76,7 +77,7 @@ impl<'a> Pooled<'a> {
         match self {
             Pooled::Sqlite(c) => Conn::Sqlite(c),
             Pooled::Postgres(c) => Conn::Postgres(c),
-            Pooled::Lent(lent) => match lent.conn.as_mut().expect("present until drop") {
+            Pooled::Lent(lent) => match lent.conn() {
                 Detached::Sqlite(c) => Conn::Sqlite(c),
                 Detached::Postgres(c) => Conn::Postgres(c),
             },
@@ -87,7 +88,7 @@ impl<'a> Pooled<'a> {
     /// this, its statement failed or cancelled midway, is closed).
     pub fn done(&mut self) {
         if let Pooled::Lent(lent) = self {
-            lent.keep = true;
+            lent.keep();
         }
     }
 }
@@ -129,24 +130,14 @@ impl<'a> From<&'a Lender> for Via<'a> {
 #[derive(Debug)]
 pub struct Lender {
     db: Db,
-    idle: std::sync::Mutex<Vec<Detached>>,
-    /// At most this many connections exist outside the pool (idle or lent).
-    permits: Semaphore,
+    lender: platform::reads::Lender<Detached>,
 }
 
+/// A connection taken out of either backend's pool.
 #[derive(Debug)]
-enum Detached {
+pub enum Detached {
     Sqlite(SqliteConnection),
     Postgres(PgConnection),
-}
-
-/// A connection lent by a `Lender` (see `Pooled::done`).
-#[derive(Debug)]
-pub struct Lent<'a> {
-    lender: &'a Lender,
-    conn: Option<Detached>,
-    keep: bool,
-    _permit: SemaphorePermit<'a>,
 }
 
 impl Lender {
@@ -154,8 +145,7 @@ impl Lender {
     pub fn new(db: &Db, connections: usize) -> Lender {
         Lender {
             db: db.clone(),
-            idle: std::sync::Mutex::default(),
-            permits: Semaphore::new(connections.max(1)),
+            lender: platform::reads::Lender::new(connections),
         }
     }
 
@@ -163,38 +153,15 @@ impl Lender {
         &self.db
     }
 
-    async fn lend(&self) -> Result<Lent<'_>, sqlx::Error> {
-        let permit = self
-            .permits
-            .acquire()
+    async fn lend(&self) -> Result<Lent<'_, Detached>, sqlx::Error> {
+        self.lender
+            .lend(None, || async {
+                Ok(match &self.db {
+                    Db::Sqlite(pool) => Detached::Sqlite(pool.acquire().await?.detach()),
+                    Db::Postgres(pool) => Detached::Postgres(pool.acquire().await?.detach()),
+                })
+            })
             .await
-            .map_err(|_| sqlx::Error::PoolClosed)?;
-        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let conn = match idle {
-            Some(conn) => conn,
-            None => match &self.db {
-                Db::Sqlite(pool) => Detached::Sqlite(pool.acquire().await?.detach()),
-                Db::Postgres(pool) => Detached::Postgres(pool.acquire().await?.detach()),
-            },
-        };
-        Ok(Lent {
-            lender: self,
-            conn: Some(conn),
-            keep: false,
-            _permit: permit,
-        })
-    }
-}
-
-impl Drop for Lent<'_> {
-    fn drop(&mut self) {
-        if let Some(conn) = self.conn.take().filter(|_| self.keep) {
-            self.lender
-                .idle
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(conn);
-        }
     }
 }
 
