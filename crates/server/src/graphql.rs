@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::{ExecutableDocument, OperationType};
@@ -70,10 +70,19 @@ pub fn schema(state: &AppState) -> AppSchema {
     builder.finish()
 }
 
-/// The schema and the documents parsed so far, shared by both methods.
+/// The schema and the documents parsed so far, shared by both methods. The schema is built
+/// by the first GraphQL request, not at start: building its registry of every type took
+/// about a tenth of a cold start, for an API a fresh process may not be asked for.
 struct Graphql {
-    schema: AppSchema,
+    state: AppState,
+    schema: OnceLock<AppSchema>,
     documents: Documents,
+}
+
+impl Graphql {
+    fn schema(&self) -> &AppSchema {
+        self.schema.get_or_init(|| schema(&self.state))
+    }
 }
 
 /// Parsed documents by query text. Clients send the same few queries again and again, and
@@ -114,10 +123,11 @@ impl Documents {
     }
 }
 
-/// The GraphQL routes; the schema is built once and shared by both methods.
+/// The GraphQL routes; the schema is built once, on first use, and shared by both methods.
 pub fn routes(state: &AppState) -> OpenApiRouter<AppState> {
     let graphql = Arc::new(Graphql {
-        schema: schema(state),
+        state: state.clone(),
+        schema: OnceLock::new(),
         documents: Documents::default(),
     });
     OpenApiRouter::new()
@@ -206,7 +216,7 @@ async fn get(
     }
     let viewer = viewer(&state, &method, &headers).await;
     let request = request.data(viewer).data(client(peer, &headers));
-    Json(graphql.schema.execute(request).await).into_response()
+    Json(graphql.schema().execute(request).await).into_response()
 }
 
 /// Queries and mutations; a JSON array runs as a batch.
@@ -256,7 +266,7 @@ async fn post(
     }
     let viewer = viewer(&state, &method, &headers).await;
     let batch = batch.data(viewer).data(client(peer, &headers));
-    Json(graphql.schema.execute_batch(batch).await).into_response()
+    Json(graphql.schema().execute_batch(batch).await).into_response()
 }
 
 /// GraphiQL in development; elsewhere a JSON 400 (no query given).
