@@ -1,13 +1,15 @@
 //! The edge every request passes first: its request id (`X-Request-Id` kept or made, and
 //! echoed), the security headers, the JSON error envelope for errors produced below the
 //! handlers (router 404/405, extractor rejections, body limit, timeout), and one access-log
-//! line. One hand-written tower service whose future is boxed only to rewrite an error body.
+//! line. One hand-written tower service whose future is boxed only to rewrite an error body;
+//! in front of the whole stack, `Front` answers `GET /health` itself with the same headers and
+//! log line.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
@@ -76,23 +78,13 @@ where
     }
 
     fn call(&mut self, mut request: Request) -> Self::Future {
-        let request_id = match request.headers().get(&X_REQUEST_ID) {
-            Some(given) => given.clone(),
-            None => {
-                let made = new_request_id();
-                request
-                    .headers_mut()
-                    .insert(X_REQUEST_ID.clone(), made.clone());
-                made
-            }
-        };
-        let seen = Seen {
-            started: Instant::now(),
-            method: request.method().clone(),
-            uri: request.uri().clone(),
-            request_id,
-            hsts: self.hsts,
-        };
+        let seen = Seen::of(&request, self.hsts);
+        if !request.headers().contains_key(&X_REQUEST_ID) {
+            // Handlers and their logs see the id the response will carry.
+            request
+                .headers_mut()
+                .insert(X_REQUEST_ID.clone(), seen.request_id.clone());
+        }
         EdgeFuture {
             state: State::Inner {
                 future: self.inner.call(request),
@@ -109,6 +101,36 @@ struct Seen {
     uri: Uri,
     request_id: HeaderValue,
     hsts: bool,
+}
+
+impl Seen {
+    /// Taken as the request arrives; its id is the client's `X-Request-Id` or a new one.
+    fn of(request: &Request, hsts: bool) -> Seen {
+        Seen {
+            started: Instant::now(),
+            method: request.method().clone(),
+            uri: request.uri().clone(),
+            request_id: request
+                .headers()
+                .get(&X_REQUEST_ID)
+                .cloned()
+                .unwrap_or_else(new_request_id),
+            hsts,
+        }
+    }
+
+    /// The access-log line of the request, answered with `status`.
+    fn log(&self, status: u16) {
+        let latency_us = self.started.elapsed().as_micros() as u64;
+        let path = self.uri.path();
+        let method = &self.method;
+        let request_id = self.request_id.to_str().unwrap_or_default();
+        if status >= 500 {
+            tracing::warn!(target: "http", %method, path, status, latency_us, request_id, "request");
+        } else {
+            tracing::info!(target: "http", %method, path, status, latency_us, request_id, "request");
+        }
+    }
 }
 
 pin_project_lite::pin_project! {
@@ -169,16 +191,7 @@ fn finish(mut response: Response, seen: Option<Seen>) -> Response {
         .entry(X_REQUEST_ID.clone())
         .or_insert(seen.request_id.clone());
     add_security_headers(headers, seen.hsts);
-    let status = response.status().as_u16();
-    let latency_us = seen.started.elapsed().as_micros() as u64;
-    let path = seen.uri.path();
-    let method = &seen.method;
-    let request_id = seen.request_id.to_str().unwrap_or_default();
-    if status >= 500 {
-        tracing::warn!(target: "http", %method, path, status, latency_us, request_id, "request");
-    } else {
-        tracing::info!(target: "http", %method, path, status, latency_us, request_id, "request");
-    }
+    seen.log(response.status().as_u16());
     response
 }
 
@@ -243,6 +256,101 @@ fn new_request_id() -> HeaderValue {
         .hyphenated()
         .encode_lower(&mut text);
     HeaderValue::from_str(id).unwrap_or(HeaderValue::from_static("-"))
+}
+
+/// Outermost service: answers `GET /health` before the rest of the stack and the router,
+/// which are most of what such a request costs (compression, panic catching, limits,
+/// routing and its request extensions, JSON serialization). What the client gets is what the
+/// stack would give (same body, security headers, request id and access-log line), except
+/// for cross-origin requests: those (`Origin` present) go through the stack for its CORS
+/// headers. Load balancers and orchestrators poll this path often.
+#[derive(Clone)]
+pub struct Front<S> {
+    inner: S,
+    seen_hsts: bool,
+    /// The headers of every `/health` answer but its request id: built once, cloned per answer.
+    health_headers: Arc<HeaderMap>,
+}
+
+impl<S> Front<S> {
+    pub fn new(inner: S, hsts: bool) -> Front<S> {
+        let mut headers = HeaderMap::with_capacity(SECURITY_HEADERS.len() + 3);
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        add_security_headers(&mut headers, hsts);
+        Front {
+            inner,
+            seen_hsts: hsts,
+            health_headers: Arc::new(headers),
+        }
+    }
+
+    fn is_health(request: &Request) -> bool {
+        request.method() == Method::GET
+            && request.uri().path() == "/health"
+            && !request.headers().contains_key(header::ORIGIN)
+    }
+
+    fn health(&self, request: &Request) -> Response {
+        let seen = Seen::of(request, self.seen_hsts);
+        let mut response = Response::new(Body::from(crate::health::live_body()));
+        let headers = response.headers_mut();
+        *headers = HeaderMap::clone(&self.health_headers);
+        headers.insert(X_REQUEST_ID.clone(), seen.request_id.clone());
+        seen.log(200);
+        response
+    }
+}
+
+impl<S> Service<Request> for Front<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = FrontFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        if Front::<S>::is_health(&request) {
+            FrontFuture::Answered {
+                response: Some(self.health(&request)),
+            }
+        } else {
+            FrontFuture::Inner {
+                future: self.inner.call(request),
+            }
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = FrontProjection]
+    pub enum FrontFuture<F> {
+        Answered { response: Option<Response> },
+        Inner { #[pin] future: F },
+    }
+}
+
+impl<F> Future for FrontFuture<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            FrontProjection::Answered { response } => {
+                Poll::Ready(Ok(response.take().expect("polled after completion")))
+            }
+            FrontProjection::Inner { future } => future.poll(cx),
+        }
+    }
 }
 
 /// A panic in a handler: a JSON 500 that names nothing of the panic; the detail is logged.

@@ -5,7 +5,7 @@
 use std::convert::Infallible;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::{self, Next};
@@ -15,13 +15,14 @@ use platform::{AppState, Config, Module};
 use tower::{Service, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::edge::{self, EdgeLayer, X_REQUEST_ID};
+use crate::edge::{self, EdgeLayer, Front, X_REQUEST_ID};
 use crate::timeout::RequestTimeoutLayer;
 use crate::{assets, graphql, health};
 
@@ -89,11 +90,10 @@ pub fn router(state: AppState, modules: &[Module], workers: jobs::WorkersStatus)
             .route_layer(middleware::from_fn_with_state(state.clone(), admin_only)),
     );
     let (routes, document) = routes.split_for_parts();
-    let document = Bytes::from(document.to_json().unwrap_or_default());
     routes
         .route(
             "/api/openapi.json",
-            get(health::openapi).layer(axum::Extension(health::OpenApiJson(document))),
+            get(health::openapi).layer(axum::Extension(health::OpenApiJson::new(document))),
         )
         .fallback(assets::serve)
         .with_state(state)
@@ -139,10 +139,18 @@ pub fn stack(
     let hsts = config.base_url.scheme() == "https";
 
     // Compression is outermost so the edge reads error bodies uncompressed when it wraps
-    // them in the JSON envelope.
-    ServiceBuilder::new()
+    // them in the JSON envelope. Bodies under `COMPRESS_FROM` bytes go as they are: the
+    // encoder's framing would eat most of the saving, and its work would not.
+    let stack = ServiceBuilder::new()
         .map_response(|response: Response<_>| response.map(Body::new))
-        .layer(CompressionLayer::new())
+        .layer(
+            CompressionLayer::new().compress_when(
+                SizeAbove::new(COMPRESS_FROM)
+                    .and(NotForContentType::GRPC)
+                    .and(NotForContentType::IMAGES)
+                    .and(NotForContentType::SSE),
+            ),
+        )
         .layer(EdgeLayer { hsts })
         .option_layer(cors)
         .layer(CatchPanicLayer::custom(edge::panic_response))
@@ -150,8 +158,12 @@ pub fn stack(
         .layer(RequestTimeoutLayer {
             limit: config.request_timeout,
         })
-        .service(router)
+        .service(router);
+    Front::new(stack, hsts)
 }
+
+/// Smallest body the stack compresses (tower-http's default is 32 bytes).
+const COMPRESS_FROM: u64 = 512;
 
 /// Lets the request through only for an authenticated admin (401 / 403 otherwise).
 async fn admin_only(_admin: auth::AdminUser, request: Request, next: Next) -> Response {

@@ -1,5 +1,6 @@
-//! The HTTP stack over a real server: health, request ids, security headers, the JSON error
-//! envelope for 404/405/408/413/415/422/500, panics, and migrations applied once.
+//! The HTTP stack over a real server: health, request ids, security headers, CORS,
+//! compression, the JSON error envelope for 404/405/408/413/415/422/500, panics, and
+//! migrations applied once.
 
 use std::collections::HashSet;
 use std::sync::{LazyLock, Mutex};
@@ -405,6 +406,103 @@ async fn slow_request_in_flight_completes_during_shutdown(backend: Backend) {
     );
 }
 
+async fn cors_answers_configured_origins_only(backend: Backend) {
+    let allowed = "https://app.example.com";
+    let app = TestApp::spawn_with(backend, &[("CORS_ORIGINS", allowed)], &[]).await;
+    let c = &app.client;
+    // `/health` too: a cross-origin request goes through the CORS layer.
+    for path in ["/health", "/api/config"] {
+        let response = c
+            .get(app.url(path))
+            .header("origin", allowed)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert_eq!(
+            response.headers()["access-control-allow-origin"],
+            allowed,
+            "{path}"
+        );
+        assert_eq!(
+            response.headers()["access-control-allow-credentials"],
+            "true"
+        );
+        assert!(response.headers().contains_key("x-request-id"), "{path}");
+
+        let other = c
+            .get(app.url(path))
+            .header("origin", "https://evil.example.com")
+            .send()
+            .await
+            .expect("request");
+        assert!(
+            !other.headers().contains_key("access-control-allow-origin"),
+            "{path}: an unlisted origin is not allowed"
+        );
+    }
+    let preflight = c
+        .request(reqwest::Method::OPTIONS, app.url("/api/graphql"))
+        .header("origin", allowed)
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "content-type, authorization",
+        )
+        .send()
+        .await
+        .expect("request");
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    assert_eq!(preflight.headers()["access-control-allow-origin"], allowed);
+    let methods = preflight.headers()["access-control-allow-methods"]
+        .to_str()
+        .expect("ascii");
+    assert!(methods.contains("POST"), "{methods}");
+    app.stop().await;
+}
+
+async fn large_bodies_are_compressed_and_small_ones_are_not(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let c = &app.client;
+    // The OpenAPI document is tens of KB, served from memory uncompressed.
+    let plain = c
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .expect("request");
+    assert!(plain.headers().get("content-encoding").is_none());
+    let plain_len = plain.bytes().await.expect("body").len();
+    let gzipped = c
+        .get(app.url("/api/openapi.json"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(gzipped.headers()["content-encoding"], "gzip");
+    let gzipped_len = gzipped.bytes().await.expect("body").len();
+    assert!(
+        gzipped_len < plain_len / 2,
+        "{gzipped_len} of {plain_len} bytes"
+    );
+    // `/health` is under the threshold: sent as it is, whatever the client accepts.
+    for accept in ["gzip", "br"] {
+        let health = c
+            .get(app.url("/health"))
+            .header("accept-encoding", accept)
+            .send()
+            .await
+            .expect("request");
+        assert!(
+            health.headers().get("content-encoding").is_none(),
+            "{accept}"
+        );
+        assert_eq!(health.headers()["content-type"], "application/json");
+        let body: Value = health.json().await.expect("plain JSON");
+        assert_eq!(body["status"], "ok");
+    }
+    app.stop().await;
+}
+
 both_backends!(
     health_reports_status_version_and_time,
     request_ids_are_echoed_or_generated,
@@ -415,4 +513,6 @@ both_backends!(
     a_request_over_the_timeout_is_a_json_408,
     migrations_apply_once,
     slow_request_in_flight_completes_during_shutdown,
+    cors_answers_configured_origins_only,
+    large_bodies_are_compressed_and_small_ones_are_not,
 );
