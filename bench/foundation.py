@@ -14,14 +14,21 @@ def free_port():
         return s.getsockname()[1]
 
 def wait_ready(url, deadline_s=10.0):
+    """Seconds until `url` answers 200. Polls with a raw socket and a prebuilt request (not
+    urllib, whose own work per try was about a millisecond), 0.2 ms apart while refused."""
+    host, _, rest = url.removeprefix("http://").partition("/")
+    name, _, port = host.partition(":")
+    request = f"GET /{rest} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
     start = time.perf_counter()
     while time.perf_counter() - start < deadline_s:
         try:
-            with urllib.request.urlopen(url, timeout=1) as r:
-                if r.status == 200:
+            with socket.create_connection((name, int(port)), timeout=1) as s:
+                s.sendall(request)
+                if s.recv(64).startswith(b"HTTP/1.1 200"):
                     return time.perf_counter() - start
-        except Exception:
-            time.sleep(0.0005)
+        except OSError:
+            pass
+        time.sleep(0.0002)
     raise SystemExit(f"{url} never answered 200")
 
 def start(binary, env, cwd):

@@ -5,22 +5,69 @@ more often). Every 30 s it prints the enqueue-to-start latency of that window (p
 the rows), the queue's dead tuples, its table + index size, and autovacuum runs; drift shows
 as latency or size growing over the run.
 
-Usage: bench/jobs_bloat.py SECONDS RATE_PER_SECOND     (e.g. 1800 500 for 30 minutes)
-Only 127.0.0.1; bounded by SECONDS; stops its server.
+Usage: bench/jobs_bloat.py SECONDS RATE_PER_SECOND [--own-cluster]   (e.g. 1800 500)
+`--own-cluster` runs it on a PostgreSQL cluster of its own (initdb in a temporary directory,
+default settings, so autovacuum on), started on a free port on 127.0.0.1 and removed at the
+end: a shared cluster with autovacuum off (as on the development machine) makes dead tuples
+grow whatever the queue does. Each enqueue stamps its job with the database's clock inside the
+INSERT, so a feeder that falls behind is not counted as latency. Only 127.0.0.1; bounded by
+SECONDS; stops its server and its cluster.
 """
 
+import glob
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from jobs_bench import BIN, Database, env, psql, quickdapp  # noqa: E402
+import jobs_bench  # noqa: E402
+from jobs_bench import BIN, Database, env, free_port, psql, quickdapp  # noqa: E402
 
 
-def main(seconds, rate):
+class OwnCluster:
+    """A throwaway PostgreSQL cluster with default settings, owned by the `postgres` user."""
+
+    def __init__(self):
+        bindir = sorted(glob.glob("/usr/lib/postgresql/*/bin"))[-1]
+        self.pg_ctl = os.path.join(bindir, "pg_ctl")
+        self.dir = tempfile.mkdtemp(prefix="qd-bloat-")
+        shutil.chown(self.dir, "postgres")
+        self.port = free_port()
+        as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        self.as_postgres = as_postgres
+        subprocess.run([*as_postgres, os.path.join(bindir, "initdb"), "-D", self.dir + "/data",
+                        "-U", "postgres", "--auth=trust"], check=True, capture_output=True)
+        subprocess.run([*as_postgres, self.pg_ctl, "-D", self.dir + "/data", "-w", "-l", self.dir + "/log",
+                        "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1", "start"],
+                       check=True, capture_output=True)
+        self.admin = f"postgres://postgres@127.0.0.1:{self.port}/postgres"
+
+    def stop(self):
+        subprocess.run([*self.as_postgres, self.pg_ctl, "-D", self.dir + "/data", "-m", "fast", "stop"],
+                       check=False, capture_output=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def main(seconds, rate, own_cluster):
+    cluster = OwnCluster() if own_cluster else None
+    if cluster:
+        jobs_bench.PG_ADMIN = cluster.admin
+        print(json.dumps({"cluster": cluster.admin, "autovacuum": psql(cluster.admin, "SHOW autovacuum")}), flush=True)
+    else:
+        print(json.dumps({"autovacuum": psql(jobs_bench.PG_ADMIN, "SHOW autovacuum")}), flush=True)
+    try:
+        run(seconds, rate)
+    finally:
+        if cluster:
+            cluster.stop()
+
+
+def run(seconds, rate):
     db = Database("postgres")
     try:
         quickdapp(db, ["migrate"])
@@ -42,15 +89,16 @@ def main(seconds, rate):
         next_cleanup = start + 10
         next_report = start + 30
         window_from = time.time_ns() // 1000
+        # The enqueue time is the database's clock inside the INSERT; the INSERT and its NOTIFY
+        # are one statement (one commit), as `schedule_job` does.
+        stamp = "json_build_object('t', (extract(epoch from clock_timestamp()) * 1000000)::bigint)"
+        values = ", ".join(f"('diagnostics.echo', 0, {stamp}, now(), now())" for _ in range(per_tick))
+        enqueue = (
+            f"WITH added AS (INSERT INTO worker_jobs (type, user_id, data, due, remove_at) VALUES {values} "
+            "RETURNING id) SELECT pg_notify('worker_jobs', '') FROM (SELECT 1 FROM added LIMIT 1) x;\n"
+        )
         while time.monotonic() - start < seconds:
-            t = time.time_ns() // 1000
-            values = ", ".join(
-                f"('diagnostics.echo', 0, '{{\"t\": {t}}}', now(), now())" for _ in range(per_tick)
-            )
-            feeder.stdin.write(
-                f"INSERT INTO worker_jobs (type, user_id, data, due, remove_at) VALUES {values}; "
-                "SELECT pg_notify('worker_jobs', '');\n"
-            )
+            feeder.stdin.write(enqueue)
             if time.monotonic() >= next_cleanup:
                 feeder.stdin.write(
                     "DELETE FROM worker_jobs WHERE finished IS NOT NULL AND remove_at <= now();\n"
@@ -101,4 +149,4 @@ def main(seconds, rate):
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), int(sys.argv[2]))
+    main(int(sys.argv[1]), int(sys.argv[2]), "--own-cluster" in sys.argv[3:])

@@ -2,7 +2,9 @@
 //! on an idle queue; every 10 ms one `diagnostics.echo` job is enqueued with `jobs::enqueue`
 //! (its commit included) and the handler's start is compared with the time taken just before
 //! the enqueue. The worker is woken by the in-process signal (SQLite) or by `LISTEN/NOTIFY`
-//! (PostgreSQL). Prints one JSON line.
+//! (PostgreSQL). Prints one JSON line: the whole latency, and its two parts: the enqueue
+//! (until `jobs::enqueue` returned, its commit included) and commit-to-start (from then to the
+//! handler's start: the wake-up, the claim and the spawn).
 //!
 //! `cargo run --release -p jobs --example latency -- sqlite|postgres [samples]`
 
@@ -46,6 +48,7 @@ async fn main() {
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let mut ids = Vec::with_capacity(samples);
+    let mut committed_at = Vec::with_capacity(samples);
     for _ in 0..samples {
         let t = chrono::Utc::now().timestamp_micros();
         let job = jobs::enqueue(
@@ -55,10 +58,13 @@ async fn main() {
         .await
         .expect("enqueued");
         ids.push(job.id);
+        committed_at.push(chrono::Utc::now().timestamp_micros());
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let mut latencies = Vec::with_capacity(samples);
-    for id in ids {
+    let mut enqueues = Vec::with_capacity(samples);
+    let mut after_commit = Vec::with_capacity(samples);
+    for (id, committed) in ids.into_iter().zip(committed_at) {
         let job = loop {
             let job = service::find_job(&db, id).await.expect("found");
             if job.finished.is_some() {
@@ -70,11 +76,16 @@ async fn main() {
         let started = result["startedAtMicros"].as_i64().expect("a start");
         let enqueued = job.data.0["t"].as_i64().expect("an enqueue time");
         latencies.push((started - enqueued) as f64 / 1000.0);
+        enqueues.push((committed - enqueued) as f64 / 1000.0);
+        after_commit.push((started - committed) as f64 / 1000.0);
     }
     let _ = stop_tx.send(());
     running.await.expect("stops").expect("stops cleanly");
-    latencies.sort_by(f64::total_cmp);
-    let q = |p: f64| latencies[((latencies.len() - 1) as f64 * p) as usize];
+    for series in [&mut latencies, &mut enqueues, &mut after_commit] {
+        series.sort_by(f64::total_cmp);
+    }
+    let at = |series: &[f64], p: f64| series[((series.len() - 1) as f64 * p) as usize];
+    let q = |p: f64| at(&latencies, p);
     println!(
         "{}",
         json!({
@@ -84,6 +95,8 @@ async fn main() {
             "p90_ms": q(0.9),
             "p99_ms": q(0.99),
             "max_ms": q(1.0),
+            "enqueue_p50_ms": at(&enqueues, 0.5),
+            "commit_to_start_p50_ms": at(&after_commit, 0.5),
         })
     );
 }
