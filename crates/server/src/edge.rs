@@ -7,6 +7,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
@@ -14,7 +15,7 @@ use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use axum::body::{Body, Bytes, HttpBody};
-use axum::extract::Request;
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
 use platform::ApiError;
@@ -121,14 +122,23 @@ impl Seen {
 
     /// The access-log line of the request, answered with `status`.
     fn log(&self, status: u16) {
-        let latency_us = self.started.elapsed().as_micros() as u64;
-        let path = self.uri.path();
-        let method = &self.method;
-        let request_id = self.request_id.to_str().unwrap_or_default();
+        // The fields are computed only when the line is written (the macros check the level
+        // first), so a server logging at `warn` does no per-request work here.
+        let Seen {
+            started,
+            method,
+            uri,
+            request_id,
+            ..
+        } = self;
         if status >= 500 {
-            tracing::warn!(target: "http", %method, path, status, latency_us, request_id, "request");
+            tracing::warn!(target: "http", %method, path = uri.path(), status,
+                latency_us = started.elapsed().as_micros() as u64,
+                request_id = request_id.to_str().unwrap_or_default(), "request");
         } else {
-            tracing::info!(target: "http", %method, path, status, latency_us, request_id, "request");
+            tracing::info!(target: "http", %method, path = uri.path(), status,
+                latency_us = started.elapsed().as_micros() as u64,
+                request_id = request_id.to_str().unwrap_or_default(), "request");
         }
     }
 }
@@ -258,21 +268,24 @@ fn new_request_id() -> HeaderValue {
     HeaderValue::from_str(id).unwrap_or(HeaderValue::from_static("-"))
 }
 
-/// Outermost service: answers `GET /health` before the rest of the stack and the router,
-/// which are most of what such a request costs (compression, panic catching, limits,
-/// routing and its request extensions, JSON serialization). What the client gets is what the
-/// stack would give (same body, security headers, request id and access-log line), except
-/// for cross-origin requests: those (`Origin` present) go through the stack for its CORS
-/// headers. Load balancers and orchestrators poll this path often.
+/// Outermost service, one per connection (`serve.rs`): answers `GET /health` before the rest
+/// of the stack and the router, which are most of what such a request costs (compression,
+/// panic catching, limits, routing and its request extensions, JSON serialization). What the
+/// client gets is what the stack would give (same body, security headers, request id and
+/// access-log line), except for cross-origin requests: those (`Origin` present) go through
+/// the stack for its CORS headers. Load balancers and orchestrators poll this path often.
+/// Every other request gets its connection's peer address (`ConnectInfo`) and goes through
+/// the stack.
 #[derive(Clone)]
 pub struct Front<S> {
     inner: S,
     seen_hsts: bool,
     /// The headers of every `/health` answer but its request id: built once, cloned per answer.
     health_headers: Arc<HeaderMap>,
+    peer: Option<SocketAddr>,
 }
 
-impl<S> Front<S> {
+impl<S: Clone> Front<S> {
     pub fn new(inner: S, hsts: bool) -> Front<S> {
         let mut headers = HeaderMap::with_capacity(SECURITY_HEADERS.len() + 3);
         headers.insert(
@@ -284,6 +297,15 @@ impl<S> Front<S> {
             inner,
             seen_hsts: hsts,
             health_headers: Arc::new(headers),
+            peer: None,
+        }
+    }
+
+    /// The front of one connection from `peer`.
+    pub fn for_peer(&self, peer: SocketAddr) -> Front<S> {
+        Front {
+            peer: Some(peer),
+            ..self.clone()
         }
     }
 
@@ -304,27 +326,26 @@ impl<S> Front<S> {
     }
 }
 
-impl<S> Service<Request> for Front<S>
+impl<S> hyper::service::Service<hyper::Request<hyper::body::Incoming>> for Front<S>
 where
-    S: Service<Request, Response = Response, Error = Infallible>,
+    S: Service<Request, Response = Response, Error = Infallible> + Clone,
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = FrontFuture<S::Future>;
+    type Future = FrontFuture<tower::util::Oneshot<S, Request>>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
+    fn call(&self, request: hyper::Request<hyper::body::Incoming>) -> Self::Future {
+        let mut request = request.map(Body::new);
         if Front::<S>::is_health(&request) {
-            FrontFuture::Answered {
+            return FrontFuture::Answered {
                 response: Some(self.health(&request)),
-            }
-        } else {
-            FrontFuture::Inner {
-                future: self.inner.call(request),
-            }
+            };
+        }
+        if let Some(peer) = self.peer {
+            request.extensions_mut().insert(ConnectInfo(peer));
+        }
+        FrontFuture::Inner {
+            future: tower::ServiceExt::oneshot(self.inner.clone(), request),
         }
     }
 }

@@ -106,11 +106,13 @@ pub fn router(state: AppState, modules: &[Module], workers: jobs::WorkersStatus)
 pub fn stack(
     router: Router,
     config: &Config,
-) -> impl Service<Request, Response = Response, Error = Infallible, Future: Send>
-+ Clone
-+ Send
-+ Sync
-+ 'static {
+) -> Front<
+    impl Service<Request, Response = Response, Error = Infallible, Future: Send>
+    + Clone
+    + Send
+    + Sync
+    + 'static,
+> {
     let cors = (!config.cors_origins.is_empty()).then(|| {
         let origins: Vec<HeaderValue> = config
             .cors_origins

@@ -7,6 +7,7 @@ pub mod edge;
 pub mod graphql;
 pub mod health;
 pub mod http;
+pub mod serve;
 pub mod timeout;
 
 use std::future::Future;
@@ -15,7 +16,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use axum::ServiceExt as _;
 use jobs::{LocalEvents, Supervisor, SupervisorOptions, WorkersStatus};
 use platform::bus::EventBus;
 use platform::{AppState, Config, Db, DbError, JobRegistry, Module};
@@ -180,13 +180,12 @@ impl Application {
         let supervisor = workers.start(&state.config, state.db.backend());
         let grace = state.config.shutdown_timeout;
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-        let app = http::stack(router, &state.config);
-        let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                tracing::info!(target: "server", grace_ms = grace.as_millis() as u64, "shutting down: no new connections, finishing in-flight requests");
-                let _ = stopping_tx.send(());
-            });
+        let front = http::stack(router, &state.config);
+        let server = serve::serve(listener, front, async move {
+            shutdown.await;
+            tracing::info!(target: "server", grace_ms = grace.as_millis() as u64, "shutting down: no new connections, finishing in-flight requests");
+            let _ = stopping_tx.send(());
+        });
         let deadline = async move {
             if stopping_rx.await.is_ok() {
                 tokio::time::sleep(grace).await;
@@ -195,7 +194,7 @@ impl Application {
             }
         };
         let result = tokio::select! {
-            result = server.into_future() => result,
+            result = server => result,
             () = deadline => {
                 tracing::warn!(target: "server", "shutdown deadline passed; dropping the requests still running");
                 Ok(())
