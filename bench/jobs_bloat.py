@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Bloat check (awa / River style) on PostgreSQL: continuous enqueue and dequeue for a fixed
-time at a fixed rate, with finished jobs deleted every 10 s (what `removeOldWorkerJobs` does,
-more often). Every 30 s it prints the enqueue-to-start latency of that window (p50/p99, from
+time at a fixed rate, with finished jobs deleted every 10 s once 40 s old (what
+`removeOldWorkerJobs` does, more often; kept long enough for each 30 s report to read them). Every 30 s it prints the enqueue-to-start latency of that window (p50/p99, from
 the rows), the queue's dead tuples, its table + index size, and autovacuum runs; drift shows
 as latency or size growing over the run.
 
@@ -101,7 +101,7 @@ def run(seconds, rate):
             feeder.stdin.write(enqueue)
             if time.monotonic() >= next_cleanup:
                 feeder.stdin.write(
-                    "DELETE FROM worker_jobs WHERE finished IS NOT NULL AND remove_at <= now();\n"
+                    "DELETE FROM worker_jobs WHERE finished IS NOT NULL AND remove_at <= now() - interval '40 seconds';\n"
                 )
                 next_cleanup += 10
             feeder.stdin.flush()
