@@ -2,7 +2,7 @@
 //! them (seed 000 `SocketManager`), enforces connection limits, closes the sockets of a
 //! revoked session, and paces every connection's keep-alive from one shared ticker.
 //! A connection is a bounded queue of `Outbound` (`mailbox.rs`) and, once its task attaches
-//! the socket's write half, text for an idle socket is written from the hub's task directly.
+//! the socket, text for an idle socket is written from the hub's task directly.
 
 mod mailbox;
 
@@ -14,7 +14,7 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use mailbox::{Mailbox, Offered, Sender, mailbox};
-pub use mailbox::{Receiver, TryRecvError, Wire, WireWrite, Writer, text_frame};
+pub use mailbox::{Reader, Receiver, TryRecvError, Wire, Writer, text_frame};
 
 pub type ConnectionId = u64;
 
@@ -503,7 +503,7 @@ mod tests {
         let hub = wired_hub(4);
         let (server, mut client) = tcp_pair().await;
         let (_, mut rx) = hub.connect().expect("connect");
-        rx.attach(Box::new(server.into_split().1));
+        rx.attach_tcp(server).expect("attach");
         assert_eq!(
             hub.broadcast(&Outbound::Text(Bytes::from_static(b"hello"))),
             1
@@ -534,7 +534,7 @@ mod tests {
         let hub = Arc::new(wired_hub(64));
         let (server, mut client) = tcp_pair().await;
         let (_, mut rx) = hub.connect().expect("connect");
-        rx.attach(Box::new(server.into_split().1));
+        rx.attach_tcp(server).expect("attach");
         let mut expected = Vec::new();
         // The client reads nothing yet: the socket takes a few frames, part of one, and the
         // rest waits in order.
@@ -577,7 +577,7 @@ mod tests {
         let hub = wired_hub(4);
         let (server, mut client) = tcp_pair().await;
         let (_, mut rx) = hub.connect().expect("connect");
-        rx.attach(Box::new(server.into_split().1));
+        rx.attach_tcp(server).expect("attach");
         let close = Outbound::Close("bye");
         assert_eq!(hub.broadcast(&close), 1);
         assert!(matches!(
@@ -605,7 +605,7 @@ mod tests {
         let hub = wired_hub(4);
         let (server, _client) = tcp_pair().await;
         let (_, mut rx) = hub.connect().expect("connect");
-        rx.attach(Box::new(server.into_split().1));
+        rx.attach_tcp(server).expect("attach");
         // Each broadcast returns at once; once four frames wait, the connection is dropped.
         let mut sent = 0;
         while hub.connection_count() == 1 {
@@ -620,7 +620,7 @@ mod tests {
     #[tokio::test]
     async fn one_broadcast_writes_to_every_idle_socket_from_the_hub() {
         // More sockets than tokio's per-poll budget of 128 IO operations: none of them may
-        // be left to its task, whether written with `try_write` (a TCP write half) or with
+        // be left to its task, whether written with `send` (a TCP stream) or with
         // `poll_write` (any other stream; here one split behind a lock).
         let hub = Hub::new(Limits {
             max_connections: 300,
@@ -632,7 +632,7 @@ mod tests {
             let (server, client) = tcp_pair().await;
             let (_, mut rx) = hub.connect().expect("connect");
             match n % 2 {
-                0 => rx.attach(Box::new(server.into_split().1)),
+                0 => drop(rx.attach_tcp(server).expect("attach")),
                 _ => rx.attach(Box::new(tokio::io::split(server).1)),
             }
             ends.push((rx, client));
