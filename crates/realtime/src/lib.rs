@@ -6,7 +6,7 @@
 
 mod mailbox;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -76,7 +76,10 @@ struct Membership {
 #[derive(Debug, Default)]
 struct State {
     next_id: ConnectionId,
-    connections: HashMap<ConnectionId, Connection>,
+    /// In id order, which is the order the sockets were accepted in: a broadcast walks them
+    /// so, and the kernel's socket objects (and the mailboxes), allocated in that order too,
+    /// are visited neighbour after neighbour rather than at random.
+    connections: BTreeMap<ConnectionId, Connection>,
     by_user: HashMap<i64, HashSet<ConnectionId>>,
     by_session: HashMap<String, HashSet<ConnectionId>>,
     by_room: HashMap<String, HashSet<ConnectionId>>,
