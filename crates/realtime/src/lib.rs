@@ -604,6 +604,56 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_task_reads_the_socket_the_mailbox_holds_while_the_hub_writes_it() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let hub = wired_hub(4);
+        let (server, mut client) = tcp_pair().await;
+        let (_, mut rx) = hub.connect().expect("connect");
+        let mut reader = rx.attach_tcp(server).expect("attach");
+        // The task waits for the client's bytes; the hub writes meanwhile.
+        let read = tokio::spawn(async move {
+            let mut got = [0; 5];
+            reader.read_exact(&mut got).await.expect("read");
+            got
+        });
+        assert_eq!(
+            hub.broadcast(&Outbound::Text(Bytes::from_static(b"news"))),
+            1
+        );
+        let frame = text_frame(b"news");
+        assert_eq!(read_exactly(&mut client, frame.len()).await, frame);
+        client.write_all(b"hello").await.expect("client write");
+        assert_eq!(&read.await.expect("reader"), b"hello");
+        // One socket per mailbox.
+        let (other, _other_client) = tcp_pair().await;
+        assert!(rx.attach_tcp(other).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_gone_receiver_ends_the_socket_at_once() {
+        use tokio::io::AsyncReadExt;
+        let hub = wired_hub(4);
+        let (server, mut client) = tcp_pair().await;
+        let (_, mut rx) = hub.connect().expect("connect");
+        let reader = rx.attach_tcp(server).expect("attach");
+        // The task ends; the hub (and a broadcast in flight) may still hold the mailbox, but
+        // the client hears the end now, and nothing more is written.
+        drop(rx);
+        assert_eq!(
+            hub.broadcast(&Outbound::Text(Bytes::from_static(b"late"))),
+            0
+        );
+        let mut rest = Vec::new();
+        // Bounded, so a socket left open fails the test instead of hanging it.
+        tokio::time::timeout(Duration::from_secs(10), client.read_to_end(&mut rest))
+            .await
+            .expect("the socket ended")
+            .expect("read to the end");
+        assert!(rest.is_empty(), "nothing after the end: {rest:?}");
+        drop(reader);
+    }
+
+    #[tokio::test]
     async fn a_reader_that_stops_reading_is_dropped_not_waited_for() {
         let hub = wired_hub(4);
         let (server, _client) = tcp_pair().await;
