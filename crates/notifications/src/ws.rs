@@ -18,12 +18,11 @@ use futures_util::{FutureExt, SinkExt, StreamExt};
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
 use platform::{ApiError, AppState, ErrorBody};
-use realtime::{ConnectionId, Outbound, Receiver, Writer, envelope};
+use realtime::{ConnectionId, Outbound, Reader, Receiver, Writer, envelope};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf, ReadHalf};
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedReadHalf;
 use tokio::time::Sleep;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -220,8 +219,8 @@ fn serve(upgraded: Upgraded, pending: Pending) -> impl Future<Output = ()> + Sen
         mut outbound,
         max_bytes,
     } = pending;
-    // The server's own connections are TCP streams: split them, so the hub can write to one
-    // half while this task reads the other. Anything else is split behind a lock.
+    // The server's own connections are TCP streams: the mailbox takes the stream, so the hub
+    // writes to it while this task reads it. Anything else is split behind a lock.
     // (axum serves through hyper-util's version-sniffing builder, which wraps the stream.)
     let tcp = hyper_util::server::conn::auto::upgrade::downcast::<TokioIo<TcpStream>>(upgraded)
         .map(|parts| (parts.io, parts.read_buf))
@@ -232,8 +231,13 @@ fn serve(upgraded: Upgraded, pending: Pending) -> impl Future<Output = ()> + Sen
         });
     let (read_ahead, read) = match tcp {
         Ok((io, read_buf)) => {
-            let (read, write) = io.into_inner().into_split();
-            outbound.attach(Box::new(write));
+            let stream = io.into_inner();
+            // Frames are small and written one by one: none may wait for the previous one's
+            // acknowledgement (Nagle), which the client may delay by 40 ms or more.
+            let _ = stream.set_nodelay(true);
+            let read = outbound
+                .attach_tcp(stream)
+                .expect("a new connection's mailbox has no socket yet");
             // An empty read-ahead still holds hyper's whole read buffer: drop it.
             let read_ahead = match read_buf.is_empty() {
                 true => Bytes::new(),
@@ -283,7 +287,8 @@ fn serve(upgraded: Upgraded, pending: Pending) -> impl Future<Output = ()> + Sen
 
 /// The read side of a taken-over connection.
 enum ReadSide {
-    Tcp(OwnedReadHalf),
+    /// Reads the TCP stream its mailbox holds.
+    Tcp(Reader),
     Other(ReadHalf<TokioIo<Upgraded>>),
 }
 

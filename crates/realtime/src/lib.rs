@@ -2,11 +2,11 @@
 //! them (seed 000 `SocketManager`), enforces connection limits, closes the sockets of a
 //! revoked session, and paces every connection's keep-alive from one shared ticker.
 //! A connection is a bounded queue of `Outbound` (`mailbox.rs`) and, once its task attaches
-//! the socket's write half, text for an idle socket is written from the hub's task directly.
+//! the socket, text for an idle socket is written from the hub's task directly.
 
 mod mailbox;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use mailbox::{Mailbox, Offered, Sender, mailbox};
-pub use mailbox::{Receiver, TryRecvError, Wire, WireWrite, Writer, text_frame};
+pub use mailbox::{Reader, Receiver, TryRecvError, Wire, Writer, text_frame};
 
 pub type ConnectionId = u64;
 
@@ -76,7 +76,10 @@ struct Membership {
 #[derive(Debug, Default)]
 struct State {
     next_id: ConnectionId,
-    connections: HashMap<ConnectionId, Connection>,
+    /// In id order, which is the order the sockets were accepted in: a broadcast walks them
+    /// so, and the kernel's socket objects (and the mailboxes), allocated in that order too,
+    /// are visited neighbour after neighbour rather than at random.
+    connections: BTreeMap<ConnectionId, Connection>,
     by_user: HashMap<i64, HashSet<ConnectionId>>,
     by_session: HashMap<String, HashSet<ConnectionId>>,
     by_room: HashMap<String, HashSet<ConnectionId>>,
@@ -503,7 +506,7 @@ mod tests {
         let hub = wired_hub(4);
         let (server, mut client) = tcp_pair().await;
         let (_, mut rx) = hub.connect().expect("connect");
-        rx.attach(Box::new(server.into_split().1));
+        rx.attach_tcp(server).expect("attach");
         assert_eq!(
             hub.broadcast(&Outbound::Text(Bytes::from_static(b"hello"))),
             1
@@ -534,7 +537,7 @@ mod tests {
         let hub = Arc::new(wired_hub(64));
         let (server, mut client) = tcp_pair().await;
         let (_, mut rx) = hub.connect().expect("connect");
-        rx.attach(Box::new(server.into_split().1));
+        rx.attach_tcp(server).expect("attach");
         let mut expected = Vec::new();
         // The client reads nothing yet: the socket takes a few frames, part of one, and the
         // rest waits in order.
@@ -577,7 +580,7 @@ mod tests {
         let hub = wired_hub(4);
         let (server, mut client) = tcp_pair().await;
         let (_, mut rx) = hub.connect().expect("connect");
-        rx.attach(Box::new(server.into_split().1));
+        rx.attach_tcp(server).expect("attach");
         let close = Outbound::Close("bye");
         assert_eq!(hub.broadcast(&close), 1);
         assert!(matches!(
@@ -601,11 +604,61 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_task_reads_the_socket_the_mailbox_holds_while_the_hub_writes_it() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let hub = wired_hub(4);
+        let (server, mut client) = tcp_pair().await;
+        let (_, mut rx) = hub.connect().expect("connect");
+        let mut reader = rx.attach_tcp(server).expect("attach");
+        // The task waits for the client's bytes; the hub writes meanwhile.
+        let read = tokio::spawn(async move {
+            let mut got = [0; 5];
+            reader.read_exact(&mut got).await.expect("read");
+            got
+        });
+        assert_eq!(
+            hub.broadcast(&Outbound::Text(Bytes::from_static(b"news"))),
+            1
+        );
+        let frame = text_frame(b"news");
+        assert_eq!(read_exactly(&mut client, frame.len()).await, frame);
+        client.write_all(b"hello").await.expect("client write");
+        assert_eq!(&read.await.expect("reader"), b"hello");
+        // One socket per mailbox.
+        let (other, _other_client) = tcp_pair().await;
+        assert!(rx.attach_tcp(other).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_gone_receiver_ends_the_socket_at_once() {
+        use tokio::io::AsyncReadExt;
+        let hub = wired_hub(4);
+        let (server, mut client) = tcp_pair().await;
+        let (_, mut rx) = hub.connect().expect("connect");
+        let reader = rx.attach_tcp(server).expect("attach");
+        // The task ends; the hub (and a broadcast in flight) may still hold the mailbox, but
+        // the client hears the end now, and nothing more is written.
+        drop(rx);
+        assert_eq!(
+            hub.broadcast(&Outbound::Text(Bytes::from_static(b"late"))),
+            0
+        );
+        let mut rest = Vec::new();
+        // Bounded, so a socket left open fails the test instead of hanging it.
+        tokio::time::timeout(Duration::from_secs(10), client.read_to_end(&mut rest))
+            .await
+            .expect("the socket ended")
+            .expect("read to the end");
+        assert!(rest.is_empty(), "nothing after the end: {rest:?}");
+        drop(reader);
+    }
+
+    #[tokio::test]
     async fn a_reader_that_stops_reading_is_dropped_not_waited_for() {
         let hub = wired_hub(4);
         let (server, _client) = tcp_pair().await;
         let (_, mut rx) = hub.connect().expect("connect");
-        rx.attach(Box::new(server.into_split().1));
+        rx.attach_tcp(server).expect("attach");
         // Each broadcast returns at once; once four frames wait, the connection is dropped.
         let mut sent = 0;
         while hub.connection_count() == 1 {
@@ -620,7 +673,7 @@ mod tests {
     #[tokio::test]
     async fn one_broadcast_writes_to_every_idle_socket_from_the_hub() {
         // More sockets than tokio's per-poll budget of 128 IO operations: none of them may
-        // be left to its task, whether written with `try_write` (a TCP write half) or with
+        // be left to its task, whether written with `send` (a TCP stream) or with
         // `poll_write` (any other stream; here one split behind a lock).
         let hub = Hub::new(Limits {
             max_connections: 300,
@@ -632,7 +685,7 @@ mod tests {
             let (server, client) = tcp_pair().await;
             let (_, mut rx) = hub.connect().expect("connect");
             match n % 2 {
-                0 => rx.attach(Box::new(server.into_split().1)),
+                0 => drop(rx.attach_tcp(server).expect("attach")),
                 _ => rx.attach(Box::new(tokio::io::split(server).1)),
             }
             ends.push((rx, client));

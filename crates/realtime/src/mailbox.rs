@@ -1,41 +1,27 @@
-//! A connection's mailbox: what the hub has for one socket, and the socket's write side. Text
-//! for an idle socket is written from the hub's own task (one pre-framed buffer shared by
-//! every socket of a broadcast, one non-blocking write each); what the kernel does not take
-//! waits here, in order, for the connection's task to flush.
+//! A connection's mailbox: what the hub has for one socket, and the socket itself. Text for an
+//! idle socket is written from the hub's own task (one pre-framed buffer shared by every
+//! socket of a broadcast, one `send` each); what the kernel does not take waits here, in
+//! order, for the connection's task to flush. A TCP socket lives inside the mailbox, so the
+//! hub's write to it touches this one allocation.
 
 use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, OnceLock};
+use std::task::{Context, Poll, Waker, ready};
 
 use bytes::{Buf, Bytes, BytesMut};
-use tokio::io::AsyncWrite;
+use rustix::net::{SendFlags, Shutdown};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 
 use crate::Outbound;
 
 /// The one `Tick` every mailbox hands out.
 static TICK: LazyLock<Arc<Outbound>> = LazyLock::new(|| Arc::new(Outbound::Tick));
 
-/// A socket's write half, once the connection's task hands it over (`Receiver::attach`).
-pub type Wire = Box<dyn WireWrite>;
-
-/// A socket's write half: `AsyncWrite`, and a plain non-blocking write where the socket has
-/// one (a TCP stream's `try_write`: no waker, no cooperative budget, one readiness check).
-pub trait WireWrite: AsyncWrite + Send + Unpin {
-    /// `None` where there is no such write; then `poll_write` is used.
-    fn try_write(&self, _buf: &[u8]) -> Option<io::Result<usize>> {
-        None
-    }
-}
-
-impl WireWrite for tokio::net::tcp::OwnedWriteHalf {
-    fn try_write(&self, buf: &[u8]) -> Option<io::Result<usize>> {
-        Some(tokio::net::tcp::OwnedWriteHalf::try_write(self, buf))
-    }
-}
-
-impl<T: AsyncWrite + Send> WireWrite for tokio::io::WriteHalf<T> {}
+/// The write half of a socket that is not a TCP stream (`Receiver::attach`).
+pub type Wire = Box<dyn AsyncWrite + Send + Unpin>;
 
 /// A WebSocket text frame as a server sends it (final, unmasked, RFC 6455 §5.2): the header,
 /// then `payload`.
@@ -64,6 +50,11 @@ pub fn text_frame(payload: &[u8]) -> Bytes {
 #[derive(Debug)]
 pub(crate) struct Mailbox {
     queue: Mutex<Queue>,
+    /// The socket, when it is a TCP stream (`Receiver::attach_tcp`): here rather than behind
+    /// pointers of its own (a split stream's `Arc`, a boxed half), so a broadcast's write to it
+    /// touches the cache lines it already touched for the queue. Written only under `queue`'s
+    /// lock (frames stay whole and in order); read by the connection's task without it.
+    tcp: OnceLock<TcpStream>,
     capacity: usize,
 }
 
@@ -81,7 +72,7 @@ pub(crate) struct Queue {
     broken: bool,
     /// The receiving task, while it waits.
     waker: Option<Waker>,
-    /// The socket, once attached.
+    /// The socket, once attached, when it is not a TCP stream (that one is `Mailbox::tcp`).
     wire: Option<Wire>,
     /// Bytes the socket has not taken yet, in order (the front one may be partly written).
     pub(crate) unsent: VecDeque<Bytes>,
@@ -100,34 +91,37 @@ impl std::fmt::Debug for Queue {
 
 impl Queue {
     /// Offers `buf` to the socket now; returns how much of it the socket took (0 if it is
-    /// full).
-    fn write_now(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> io::Result<usize> {
-        let Some(wire) = self.wire.as_mut() else {
-            return Err(io::ErrorKind::NotConnected.into());
-        };
-        match Pin::new(wire).poll_write(cx, buf) {
+    /// full, with `cx`'s waker registered for when it has room).
+    fn write_now(
+        &mut self,
+        tcp: Option<&TcpStream>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> io::Result<usize> {
+        match poll_write(tcp, self.wire.as_mut(), cx, buf) {
             Poll::Ready(Ok(0)) if !buf.is_empty() => Err(io::ErrorKind::WriteZero.into()),
-            Poll::Ready(Ok(n)) => Ok(n),
+            Poll::Ready(result) => result,
             Poll::Pending => Ok(0),
-            Poll::Ready(Err(e)) => Err(e),
         }
     }
 
-    /// `write_now` from the hub's task, which writes to thousands of sockets in one poll: a
-    /// plain non-blocking write where the socket has one; otherwise outside tokio's
-    /// cooperative budget (which would turn every write after the 128th into
-    /// "not ready"), and with no waker to register (if the socket is full, the connection's
-    /// task is woken and waits for it with its own).
-    fn write_from_hub(&mut self, frame: &[u8]) -> io::Result<usize> {
-        if let Some(written) = self.wire.as_ref().and_then(|wire| wire.try_write(frame)) {
-            return match written {
+    /// `write_now` from the hub's task, which writes to thousands of sockets in one poll and
+    /// registers no waker (if the socket is full, the connection's task is woken and waits for
+    /// it with its own). A TCP socket gets one `send(2)`: tokio's readiness cache is neither
+    /// consulted nor needed (a full socket answers `EAGAIN`, and the task's write then learns
+    /// it itself), and no cooperative budget applies (it would refuse every write after the
+    /// 128th). Any other stream is polled outside that budget.
+    fn write_from_hub(&mut self, tcp: Option<&TcpStream>, frame: &[u8]) -> io::Result<usize> {
+        if let Some(tcp) = tcp {
+            return match rustix::net::send(tcp, frame, SendFlags::NOSIGNAL) {
                 Ok(0) if !frame.is_empty() => Err(io::ErrorKind::WriteZero.into()),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
-                written => written,
+                Ok(n) => Ok(n),
+                Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR) => Ok(0),
+                Err(e) => Err(e.into()),
             };
         }
         let mut write = tokio::task::unconstrained(std::future::poll_fn(|cx| {
-            Poll::Ready(self.write_now(cx, frame))
+            Poll::Ready(self.write_now(None, cx, frame))
         }));
         match Pin::new(&mut write).poll(&mut Context::from_waker(Waker::noop())) {
             Poll::Ready(written) => written,
@@ -137,12 +131,12 @@ impl Queue {
 
     /// Writes what is queued, in order; ready once all of it went. Waits (with `cx`'s waker
     /// registered for the socket) while the kernel's buffer is full.
-    fn flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let Some(wire) = self.wire.as_mut() else {
+    fn flush(&mut self, tcp: Option<&TcpStream>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if tcp.is_none() && self.wire.is_none() {
             return Poll::Ready(Ok(()));
-        };
+        }
         while let Some(front) = self.unsent.front_mut() {
-            match Pin::new(&mut *wire).poll_write(cx, front) {
+            match poll_write(tcp, self.wire.as_mut(), cx, front) {
                 Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                 Poll::Ready(Ok(n)) if n == front.len() => {
                     self.unsent.pop_front();
@@ -155,16 +149,43 @@ impl Queue {
         if self.unsent.capacity() > 8 {
             self.unsent = VecDeque::new();
         }
-        Pin::new(wire).poll_flush(cx)
+        match self.wire.as_mut() {
+            Some(wire) => Pin::new(wire).poll_flush(cx),
+            None => Poll::Ready(Ok(())),
+        }
     }
 
     /// `flush`, with a failure recorded: the connection is then over.
-    fn flush_or_break(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let flushed = self.flush(cx);
+    fn flush_or_break(
+        &mut self,
+        tcp: Option<&TcpStream>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        let flushed = self.flush(tcp, cx);
         if let Poll::Ready(Err(_)) = flushed {
             self.broken = true;
         }
         flushed
+    }
+}
+
+/// One write to the socket: the TCP stream when there is one, else the attached write half.
+fn poll_write(
+    tcp: Option<&TcpStream>,
+    wire: Option<&mut Wire>,
+    cx: &mut Context<'_>,
+    buf: &[u8],
+) -> Poll<io::Result<usize>> {
+    match (tcp, wire) {
+        (Some(tcp), _) => loop {
+            ready!(tcp.poll_write_ready(cx))?;
+            match tcp.try_write(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                written => return Poll::Ready(written),
+            }
+        },
+        (None, Some(wire)) => Pin::new(wire).poll_write(cx, buf),
+        (None, None) => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
     }
 }
 
@@ -194,6 +215,7 @@ impl Mailbox {
 pub(crate) fn mailbox(capacity: usize) -> (Sender, Receiver) {
     let mailbox = Arc::new(Mailbox {
         queue: Mutex::default(),
+        tcp: OnceLock::new(),
         capacity,
     });
     (Sender(mailbox.clone()), Receiver(mailbox))
@@ -230,18 +252,19 @@ impl Mailbox {
     /// queued behind what is waiting. More than the capacity waiting: `Full`.
     pub(crate) fn offer(&self, message: &Arc<Outbound>, frame: Option<&Bytes>) -> Offered {
         let mut outcome = Offered::Closed;
+        let tcp = self.tcp.get();
         self.update(|queue| {
             if queue.closed || queue.broken {
                 return false;
             }
             let backlog = queue.items.len() + queue.unsent.len();
             if let Some(frame) = frame
-                && queue.wire.is_some()
+                && (tcp.is_some() || queue.wire.is_some())
                 && !queue.busy
                 && queue.items.is_empty()
             {
                 if queue.unsent.is_empty() {
-                    let written = queue.write_from_hub(frame);
+                    let written = queue.write_from_hub(tcp, frame);
                     match written {
                         Ok(n) if n == frame.len() => {
                             outcome = Offered::Queued;
@@ -315,9 +338,17 @@ impl Receiver {
         }
     }
 
-    /// Hands the socket's write half to the mailbox: from now on text is written by whoever
-    /// has it (the hub, or this task in `poll_recv`), and the task writes its own frames
-    /// through `writer()`, so every frame goes out whole and in order.
+    /// Hands a TCP socket to the mailbox: from now on text is written by whoever has it (the
+    /// hub, or this task in `poll_recv`), the task writes its own frames through `writer()`
+    /// (every frame goes out whole and in order), and reads through the returned `Reader`.
+    /// A second socket is refused (returned).
+    pub fn attach_tcp(&mut self, stream: TcpStream) -> Result<Reader, TcpStream> {
+        let _attached = self.0.lock();
+        self.0.tcp.set(stream)?;
+        Ok(Reader(self.0.clone()))
+    }
+
+    /// `attach_tcp` for any other stream: its write half (the task keeps the read half).
     pub fn attach(&mut self, wire: Wire) {
         self.0.lock().wire = Some(wire);
     }
@@ -348,7 +379,9 @@ impl Receiver {
     }
 
     fn poll_next(&mut self, cx: &mut Context<'_>, deliver: bool) -> Poll<Option<Arc<Outbound>>> {
+        let tcp = self.0.tcp.get();
         let mut queue = self.0.lock();
+        let attached = tcp.is_some() || queue.wire.is_some();
         queue.busy = false;
         if queue.broken || (!deliver && queue.closed) {
             return Poll::Ready(None);
@@ -358,7 +391,7 @@ impl Receiver {
             loop {
                 match Self::take(&mut queue) {
                     Ok(message) => match &*message {
-                        Outbound::Text(text) if queue.wire.is_some() => {
+                        Outbound::Text(text) if attached => {
                             queue.unsent.push_back(text_frame(text));
                         }
                         _ => {
@@ -371,7 +404,7 @@ impl Receiver {
                 }
             }
         }
-        if queue.flush_or_break(cx).is_ready() && queue.broken {
+        if queue.flush_or_break(tcp, cx).is_ready() && queue.broken {
             return Poll::Ready(None);
         }
         if let Some(message) = next {
@@ -402,6 +435,39 @@ impl Drop for Receiver {
         queue.unsent.clear();
         queue.waker = None;
         queue.wire = None;
+        // The connection is over: its peer hears so now (as when a write half is dropped),
+        // even if a broadcast in flight still holds the mailbox and so the socket.
+        if let Some(tcp) = self.0.tcp.get() {
+            let _ = rustix::net::shutdown(tcp, Shutdown::Write);
+        }
+    }
+}
+
+/// A TCP socket's read side (`Receiver::attach_tcp`): reads the stream the mailbox holds,
+/// without its lock (the hub's writes go on meanwhile).
+#[derive(Debug)]
+pub struct Reader(Arc<Mailbox>);
+
+impl AsyncRead for Reader {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let Some(tcp) = self.0.tcp.get() else {
+            return Poll::Ready(Err(io::ErrorKind::NotConnected.into()));
+        };
+        loop {
+            ready!(tcp.poll_read_ready(cx))?;
+            match tcp.try_read(buf.initialize_unfilled()) {
+                Ok(n) => {
+                    buf.advance(n);
+                    return Poll::Ready(Ok(()));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
     }
 }
 
@@ -417,15 +483,16 @@ impl AsyncWrite for Writer {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        let tcp = self.0.tcp.get();
         let mut queue = self.0.lock();
-        if queue.broken || queue.wire.is_none() {
+        if queue.broken || (tcp.is_none() && queue.wire.is_none()) {
             return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
         }
-        if let Poll::Ready(Err(e)) = queue.flush_or_break(cx) {
+        if let Poll::Ready(Err(e)) = queue.flush_or_break(tcp, cx) {
             return Poll::Ready(Err(e));
         }
         let written = match queue.unsent.is_empty() {
-            true => match queue.write_now(cx, buf) {
+            true => match queue.write_now(tcp, cx, buf) {
                 Ok(n) => n,
                 Err(e) => {
                     queue.broken = true;
@@ -443,15 +510,20 @@ impl AsyncWrite for Writer {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.0.lock().flush_or_break(cx)
+        let tcp = self.0.tcp.get();
+        self.0.lock().flush_or_break(tcp, cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let tcp = self.0.tcp.get();
         let mut queue = self.0.lock();
-        std::task::ready!(queue.flush_or_break(cx))?;
-        match queue.wire.as_mut() {
-            Some(wire) => Pin::new(wire).poll_shutdown(cx),
-            None => Poll::Ready(Ok(())),
+        ready!(queue.flush_or_break(tcp, cx))?;
+        match (tcp, queue.wire.as_mut()) {
+            (Some(tcp), _) => {
+                Poll::Ready(rustix::net::shutdown(tcp, Shutdown::Write).map_err(Into::into))
+            }
+            (None, Some(wire)) => Pin::new(wire).poll_shutdown(cx),
+            (None, None) => Poll::Ready(Ok(())),
         }
     }
 }
