@@ -221,7 +221,8 @@ fn serve(upgraded: Upgraded, pending: Pending) -> impl Future<Output = ()> + Sen
     } = pending;
     // The server's own connections are TCP streams: the mailbox takes the stream, so the hub
     // writes to it while this task reads it. Anything else is split behind a lock.
-    // (axum serves through hyper-util's version-sniffing builder, which wraps the stream.)
+    // (`server::serve` serves through hyper-util's version-sniffing builder, which wraps the
+    // stream.)
     let tcp = hyper_util::server::conn::auto::upgrade::downcast::<TokioIo<TcpStream>>(upgraded)
         .map(|parts| (parts.io, parts.read_buf))
         .or_else(|upgraded| {
