@@ -232,12 +232,10 @@ fn serve(upgraded: Upgraded, pending: Pending) -> impl Future<Output = ()> + Sen
         });
     let (read_ahead, read) = match tcp {
         Ok((io, read_buf)) => {
-            let stream = io.into_inner();
-            // Frames are small and written one by one: none may wait for the previous one's
-            // acknowledgement (Nagle), which the client may delay by 40 ms or more.
-            let _ = stream.set_nodelay(true);
+            // The accept loop (`server::serve`) already set `TCP_NODELAY`: frames are small and
+            // written one by one, and none may wait for the previous one's acknowledgement.
             let read = outbound
-                .attach_tcp(stream)
+                .attach_tcp(io.into_inner())
                 .expect("a new connection's mailbox has no socket yet");
             // An empty read-ahead still holds hyper's whole read buffer: drop it.
             let read_ahead = match read_buf.is_empty() {
