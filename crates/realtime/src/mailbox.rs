@@ -257,43 +257,44 @@ impl Mailbox {
             if queue.closed || queue.broken {
                 return false;
             }
-            let backlog = queue.items.len() + queue.unsent.len();
-            if let Some(frame) = frame
-                && (tcp.is_some() || queue.wire.is_some())
-                && !queue.busy
-                && queue.items.is_empty()
+            // Text goes to the wire directly when the task is not writing and nothing is
+            // queued ahead of it as a message.
+            let wired = frame.filter(|_| {
+                (tcp.is_some() || queue.wire.is_some()) && !queue.busy && queue.items.is_empty()
+            });
+            if let Some(frame) = wired
+                && queue.unsent.is_empty()
             {
-                if queue.unsent.is_empty() {
-                    let written = queue.write_from_hub(tcp, frame);
-                    match written {
-                        Ok(n) if n == frame.len() => {
-                            outcome = Offered::Queued;
-                            return false;
-                        }
-                        Ok(n) => {
-                            queue.unsent.push_back(frame.slice(n..));
-                            outcome = Offered::Queued;
-                        }
-                        Err(_) => queue.broken = true,
+                match queue.write_from_hub(tcp, frame) {
+                    Ok(n) if n == frame.len() => {
+                        outcome = Offered::Queued;
+                        return false;
                     }
-                    return true;
+                    Ok(n) => {
+                        queue.unsent.push_back(frame.slice(n..));
+                        outcome = Offered::Queued;
+                    }
+                    Err(_) => queue.broken = true,
                 }
-                if backlog >= self.capacity {
-                    outcome = Offered::Full;
-                    return false;
-                }
-                // The task already knows there is something to flush.
-                queue.unsent.push_back(frame.clone());
-                outcome = Offered::Queued;
-                return false;
+                return true;
             }
-            if backlog >= self.capacity {
+            if queue.items.len() + queue.unsent.len() >= self.capacity {
                 outcome = Offered::Full;
                 return false;
             }
-            queue.items.push_back(message.clone());
             outcome = Offered::Queued;
-            true
+            match wired {
+                // Behind bytes already unsent: the task already knows there is something to
+                // flush.
+                Some(frame) => {
+                    queue.unsent.push_back(frame.clone());
+                    false
+                }
+                None => {
+                    queue.items.push_back(message.clone());
+                    true
+                }
+            }
         });
         outcome
     }
