@@ -279,7 +279,7 @@ fn new_request_id() -> HeaderValue {
 #[derive(Clone)]
 pub struct Front<S> {
     inner: S,
-    seen_hsts: bool,
+    hsts: bool,
     /// The headers of every `/health` answer but its request id: built once, cloned per answer.
     health_headers: Arc<HeaderMap>,
     peer: Option<SocketAddr>,
@@ -295,7 +295,7 @@ impl<S: Clone> Front<S> {
         add_security_headers(&mut headers, hsts);
         Front {
             inner,
-            seen_hsts: hsts,
+            hsts,
             health_headers: Arc::new(headers),
             peer: None,
         }
@@ -309,14 +309,8 @@ impl<S: Clone> Front<S> {
         }
     }
 
-    fn is_health(request: &Request) -> bool {
-        request.method() == Method::GET
-            && request.uri().path() == "/health"
-            && !request.headers().contains_key(header::ORIGIN)
-    }
-
     fn health(&self, request: &Request) -> Response {
-        let seen = Seen::of(request, self.seen_hsts);
+        let seen = Seen::of(request, self.hsts);
         let mut response = Response::new(Body::from(crate::health::live_body()));
         let headers = response.headers_mut();
         *headers = HeaderMap::clone(&self.health_headers);
@@ -324,6 +318,13 @@ impl<S: Clone> Front<S> {
         seen.log(200);
         response
     }
+}
+
+/// `GET /health` from a client that is not cross-origin (no `Origin`: no CORS headers due).
+fn is_plain_health_check(request: &Request) -> bool {
+    request.method() == Method::GET
+        && request.uri().path() == "/health"
+        && !request.headers().contains_key(header::ORIGIN)
 }
 
 impl<S> hyper::service::Service<hyper::Request<hyper::body::Incoming>> for Front<S>
@@ -336,7 +337,7 @@ where
 
     fn call(&self, request: hyper::Request<hyper::body::Incoming>) -> Self::Future {
         let mut request = request.map(Body::new);
-        if Front::<S>::is_health(&request) {
+        if is_plain_health_check(&request) {
             return FrontFuture::Answered {
                 response: Some(self.health(&request)),
             };
