@@ -9,8 +9,14 @@ including the workers' start (graphile-worker's perf script reports the latter).
 job is the server's utime + stime (parent and workers, from /proc just before it stops;
 the whole run including start) divided by N.
 
-Latency (PostgreSQL): with the server idle, this script inserts one `diagnostics.echo` job at a
-time through psql (the INSERT and its NOTIFY in one statement, one commit, as `schedule_job`
+Latency (PostgreSQL): with the server idle, the `latency` example of the jobs crate (release
+build, `LATENCY`, pinned to core 1) enqueues one `diagnostics.echo` job every 10 ms with
+`jobs::enqueue`, as a web process does, and the server's worker process runs it: three
+processes (enqueuer, PostgreSQL, worker). It prints the latency from just before the enqueue to
+the handler's start, and its parts (the enqueue with its commit; commit-to-start).
+
+Latency through psql (`latency-psql`): with the server idle, this script inserts one
+`diagnostics.echo` job at a time through psql (the INSERT and its NOTIFY in one statement, one commit, as `schedule_job`
 does; the next 10 ms after psql answered) and compares the enqueue time it put in the job's
 data with the handler's start time in the result: across processes. It also reports the
 enqueue's commit alone (until psql answered) and the rest, from that answer to the start
@@ -18,7 +24,7 @@ enqueue's commit alone (until psql answered) and the rest, from that answer to t
 leave PostgreSQL at the same moment).
 
 Usage: bench/jobs_bench.py throughput postgres|sqlite N [ack_batch] [workers] [concurrency] [prefetch]
-       bench/jobs_bench.py latency postgres [samples]
+       bench/jobs_bench.py latency|latency-psql postgres [samples]
 Only 127.0.0.1; every run is bounded and stops its server.
 """
 
@@ -302,9 +308,41 @@ def latency(backend, samples=300):
         db.drop()
 
 
+LATENCY = os.environ.get(
+    "LATENCY",
+    os.path.join(os.environ.get("CARGO_TARGET_DIR", ROOT + "/target"), "release/examples/latency"),
+)
+
+
+def latency_rust(backend, samples=300):
+    """Enqueues from a Rust process (`jobs::enqueue`), runs in the server's worker process."""
+    assert backend == "postgres", "across processes is measured on PostgreSQL"
+    db = Database(backend)
+    try:
+        quickdapp(db, ["migrate"])
+        server = subprocess.Popen(
+            ["taskset", "-c", "0", BIN, "serve"],
+            env=env(db, {"WORKER_COUNT": "1", "JOB_POLL_INTERVAL": "10s"}),
+            stdout=subprocess.DEVNULL,
+        )
+        time.sleep(1.0)  # let the worker start and go idle before measuring
+        out = subprocess.run(
+            ["taskset", "-c", "1", LATENCY, backend, str(samples)],
+            env={**os.environ, "LATENCY_DATABASE_URL": db.url},
+            capture_output=True, text=True, check=True, timeout=120,
+        ).stdout.strip().splitlines()[-1]
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+        print(json.dumps({"across": "enqueuer, PostgreSQL, worker", **json.loads(out)}), flush=True)
+    finally:
+        db.drop()
+
+
 if __name__ == "__main__":
     what, backend, *rest = sys.argv[1:]
     if what == "throughput":
         throughput(backend, int(rest[0]), *rest[1:])
+    elif what == "latency":
+        latency_rust(backend, *(int(x) for x in rest))
     else:
         latency(backend, *(int(x) for x in rest))

@@ -1,10 +1,16 @@
-//! Enqueue-to-start latency inside one process (`bench/README.md`, "Jobs"): a `Runner` waits
-//! on an idle queue; every 10 ms one `diagnostics.echo` job is enqueued with `jobs::enqueue`
-//! (its commit included) and the handler's start is compared with the time taken just before
-//! the enqueue. The worker is woken by the in-process signal (SQLite) or by `LISTEN/NOTIFY`
-//! (PostgreSQL). Prints one JSON line: the whole latency, and its two parts: the enqueue
-//! (until `jobs::enqueue` returned, its commit included) and commit-to-start (from then to the
-//! handler's start: the wake-up, the claim and the spawn).
+//! Enqueue-to-start latency on an idle queue (`bench/README.md`, "Jobs"): one
+//! `diagnostics.echo` job is enqueued with `jobs::enqueue` every 10 ms (its commit included)
+//! and the handler's start is compared with the time taken just before the enqueue. Prints
+//! one JSON line: the whole latency, and its two parts: the enqueue (until `jobs::enqueue`
+//! returned, its commit included) and commit-to-start (from then to the handler's start: the
+//! wake-up, the claim and the spawn).
+//!
+//! By default a `Runner` in this process runs the jobs, woken by the in-process signal
+//! (SQLite) or by `LISTEN/NOTIFY` (PostgreSQL), on a fresh test database. With
+//! `LATENCY_DATABASE_URL` set (PostgreSQL), this process only enqueues, into that database,
+//! and the worker processes of a `quickdapp serve` on it run the jobs: the enqueuing process,
+//! PostgreSQL and the worker are three processes, as a web process and its workers are
+//! (`bench/jobs_bench.py latency` runs it so).
 //!
 //! `cargo run --release -p jobs --example latency -- sqlite|postgres [samples]`
 
@@ -25,26 +31,44 @@ async fn main() {
         _ => Backend::Sqlite,
     };
     let samples: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(300);
-    let test_db = TestDb::new(backend).await;
-    let config = test_support::test_config(
-        &test_db.url,
-        "http://localhost:3000",
-        &[("JOB_POLL_INTERVAL", "10s"), ("LOG_LEVEL", "warn")],
+    let external = std::env::var("LATENCY_DATABASE_URL").ok();
+    assert!(
+        external.is_none() || backend == Backend::Postgres,
+        "LATENCY_DATABASE_URL is for PostgreSQL: on SQLite, workers in another process are \
+         woken by their parent's enqueues only"
     );
-    let db = Db::connect(&test_db.url, Duration::from_secs(10))
+    // Dropped at the end: the test database goes with it.
+    let test_db = match &external {
+        Some(_) => None,
+        None => Some(TestDb::new(backend).await),
+    };
+    let url = external
+        .clone()
+        .unwrap_or_else(|| test_db.as_ref().expect("created").url.clone());
+    let db = Db::connect(&url, Duration::from_secs(10))
         .await
         .expect("connects");
-    db.migrate(&server::modules()).await.expect("migrates");
-    let registry = jobs::build_registry(&server::modules(), &config).expect("a valid registry");
-    jobs::wakeup::listen(&db);
-    let runner = Runner::new(db.clone(), Arc::new(config), Arc::new(registry));
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(runner.run(
-        async move {
-            let _ = stop_rx.await;
-        },
-        Duration::from_secs(5),
-    ));
+    // This process's runner, unless another process's workers run the jobs.
+    let mut local = None;
+    if external.is_none() {
+        let config = test_support::test_config(
+            &url,
+            "http://localhost:3000",
+            &[("JOB_POLL_INTERVAL", "10s"), ("LOG_LEVEL", "warn")],
+        );
+        db.migrate(&server::modules()).await.expect("migrates");
+        let registry = jobs::build_registry(&server::modules(), &config).expect("a valid registry");
+        jobs::wakeup::listen(&db);
+        let runner = Runner::new(db.clone(), Arc::new(config), Arc::new(registry));
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let running = tokio::spawn(runner.run(
+            async move {
+                let _ = stop_rx.await;
+            },
+            Duration::from_secs(5),
+        ));
+        local = Some((stop_tx, running));
+    }
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let mut ids = Vec::with_capacity(samples);
@@ -79,8 +103,10 @@ async fn main() {
         enqueues.push((committed - enqueued) as f64 / 1000.0);
         after_commit.push((started - committed) as f64 / 1000.0);
     }
-    let _ = stop_tx.send(());
-    running.await.expect("stops").expect("stops cleanly");
+    if let Some((stop_tx, running)) = local {
+        let _ = stop_tx.send(());
+        running.await.expect("stops").expect("stops cleanly");
+    }
     for series in [&mut latencies, &mut enqueues, &mut after_commit] {
         series.sort_by(f64::total_cmp);
     }
