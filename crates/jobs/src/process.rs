@@ -116,7 +116,16 @@ pub async fn run_worker_process(
         };
         tracing::info!(target: "worker", reason, "worker stopping");
     };
-    let result = runner.run(shutdown, grace).await;
+    // A task on the runtime's threads, not the `block_on` of `main`: they own the I/O driver,
+    // so a loop run there would be handed every notification, claim and finished job through a
+    // second thread, a wake-up and a context switch each time.
+    let result = match tokio::spawn(runner.run(shutdown, grace)).await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(JobsError::Invalid(format!(
+            "the job loop was cancelled: {e}"
+        ))),
+    };
     // The relay holds a sender of the event lines: stop it, or the writer never finishes.
     if let Some(relay) = relay {
         relay.abort();
