@@ -234,17 +234,23 @@ def throughput(backend, n, ack_batch="256", workers="1", concurrency="64", prefe
         db.drop()
 
 
+def idle_server(db):
+    """`quickdapp serve` on core 0 with one worker, migrated, started and gone idle."""
+    quickdapp(db, ["migrate"])
+    server = subprocess.Popen(
+        ["taskset", "-c", "0", BIN, "serve"],
+        env=env(db, {"WORKER_COUNT": "1", "JOB_POLL_INTERVAL": "10s"}),
+        stdout=subprocess.DEVNULL,
+    )
+    time.sleep(1.0)  # let the worker start and go idle before measuring
+    return server
+
+
 def latency(backend, samples=300):
     assert backend == "postgres", "cross-process latency is measured on PostgreSQL"
     db = Database(backend)
     try:
-        quickdapp(db, ["migrate"])
-        server = subprocess.Popen(
-            ["taskset", "-c", "0", BIN, "serve"],
-            env=env(db, {"WORKER_COUNT": "1", "JOB_POLL_INTERVAL": "10s"}),
-            stdout=subprocess.DEVNULL,
-        )
-        time.sleep(1.0)  # let the worker start and go idle before measuring
+        server = idle_server(db)
         feeder = subprocess.Popen(
             ["taskset", "-c", "1", "psql", db.url, "-Atq"],
             stdin=subprocess.PIPE,
@@ -319,13 +325,7 @@ def latency_rust(backend, samples=300):
     assert backend == "postgres", "across processes is measured on PostgreSQL"
     db = Database(backend)
     try:
-        quickdapp(db, ["migrate"])
-        server = subprocess.Popen(
-            ["taskset", "-c", "0", BIN, "serve"],
-            env=env(db, {"WORKER_COUNT": "1", "JOB_POLL_INTERVAL": "10s"}),
-            stdout=subprocess.DEVNULL,
-        )
-        time.sleep(1.0)  # let the worker start and go idle before measuring
+        server = idle_server(db)
         out = subprocess.run(
             ["taskset", "-c", "1", LATENCY, backend, str(samples)],
             env={**os.environ, "LATENCY_DATABASE_URL": db.url},
