@@ -28,6 +28,7 @@ Usage: bench/jobs_bench.py throughput postgres|sqlite N [ack_batch] [workers] [c
 Only 127.0.0.1; every run is bounded and stops its server.
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -43,6 +44,10 @@ import uuid
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.environ.get(
     "QUICKDAPP", os.path.join(os.environ.get("CARGO_TARGET_DIR", ROOT + "/target"), "release/quickdapp")
+)
+LATENCY = os.environ.get(
+    "LATENCY",
+    os.path.join(os.environ.get("CARGO_TARGET_DIR", ROOT + "/target"), "release/examples/latency"),
 )
 PG_ADMIN = os.environ.get("PG_ADMIN", "postgres://postgres@127.0.0.1:5432/postgres")
 KEY = "bench-session-key-0123456789abcdef0123456789abcdef"
@@ -234,60 +239,64 @@ def throughput(backend, n, ack_batch="256", workers="1", concurrency="64", prefe
         db.drop()
 
 
+@contextlib.contextmanager
 def idle_server(db):
-    """`quickdapp serve` on core 0 with one worker, migrated, started and gone idle."""
+    """`quickdapp serve` on core 0 with one worker, migrated, started and gone idle; stopped
+    (SIGTERM, then waited for) when the block ends, also when it failed."""
     quickdapp(db, ["migrate"])
     server = subprocess.Popen(
         ["taskset", "-c", "0", BIN, "serve"],
         env=env(db, {"WORKER_COUNT": "1", "JOB_POLL_INTERVAL": "10s"}),
         stdout=subprocess.DEVNULL,
     )
-    time.sleep(1.0)  # let the worker start and go idle before measuring
-    return server
+    try:
+        time.sleep(1.0)  # let the worker start and go idle before measuring
+        yield server
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
 
 
 def latency(backend, samples=300):
     assert backend == "postgres", "cross-process latency is measured on PostgreSQL"
     db = Database(backend)
     try:
-        server = idle_server(db)
-        feeder = subprocess.Popen(
-            ["taskset", "-c", "1", "psql", db.url, "-Atq"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        # One job at a time: the INSERT and its NOTIFY in one statement (one commit, as
-        # `schedule_job` does), then wait for psql's answer (the commit) before the next, so a
-        # slow commit delays the next sample instead of queueing behind it.
-        committed = {}
-        for _ in range(samples):
-            t = time.time_ns() // 1000
-            feeder.stdin.write(
-                "WITH j AS (INSERT INTO worker_jobs (type, user_id, data, due, remove_at, idempotency_key) "
-                f"VALUES ('diagnostics.echo', 0, '{{\"t\": {t}}}', now(), now() + interval '1 day', NULL) "
-                "RETURNING id) SELECT j.id, pg_notify('worker_jobs', '') FROM j;\n"
+        with idle_server(db):
+            feeder = subprocess.Popen(
+                ["taskset", "-c", "1", "psql", db.url, "-Atq"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
             )
-            feeder.stdin.flush()
-            job_id = int(feeder.stdout.readline().split("|")[0])
-            committed[job_id] = time.time_ns() // 1000
-            time.sleep(0.01)
-        feeder.stdin.close()
-        feeder.wait()
-        deadline = time.monotonic() + 30
-        while int(db.query("SELECT COUNT(*) FROM worker_jobs WHERE finished IS NULL AND type = 'diagnostics.echo'")) > 0:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        rows = [
-            line.split("|")
-            for line in psql(
-                db.url,
-                "SELECT id, (data->>'t')::bigint, (result->>'startedAtMicros')::bigint FROM worker_jobs "
-                "WHERE type = 'diagnostics.echo' ORDER BY id",
-            ).split()
-        ]
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=60)
+            # One job at a time: the INSERT and its NOTIFY in one statement (one commit, as
+            # `schedule_job` does), then wait for psql's answer (the commit) before the next, so a
+            # slow commit delays the next sample instead of queueing behind it.
+            committed = {}
+            for _ in range(samples):
+                t = time.time_ns() // 1000
+                feeder.stdin.write(
+                    "WITH j AS (INSERT INTO worker_jobs (type, user_id, data, due, remove_at, idempotency_key) "
+                    f"VALUES ('diagnostics.echo', 0, '{{\"t\": {t}}}', now(), now() + interval '1 day', NULL) "
+                    "RETURNING id) SELECT j.id, pg_notify('worker_jobs', '') FROM j;\n"
+                )
+                feeder.stdin.flush()
+                job_id = int(feeder.stdout.readline().split("|")[0])
+                committed[job_id] = time.time_ns() // 1000
+                time.sleep(0.01)
+            feeder.stdin.close()
+            feeder.wait()
+            deadline = time.monotonic() + 30
+            while int(db.query("SELECT COUNT(*) FROM worker_jobs WHERE finished IS NULL AND type = 'diagnostics.echo'")) > 0:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            rows = [
+                line.split("|")
+                for line in psql(
+                    db.url,
+                    "SELECT id, (data->>'t')::bigint, (result->>'startedAtMicros')::bigint FROM worker_jobs "
+                    "WHERE type = 'diagnostics.echo' ORDER BY id",
+                ).split()
+            ]
         lat = sorted((int(started) - int(t)) / 1000.0 for _, t, started in rows)
         # The enqueue's own commit (psql's answer came back) and, from its end, the rest.
         commit = sorted((committed[int(i)] - int(t)) / 1000.0 for i, t, _ in rows)
@@ -314,25 +323,17 @@ def latency(backend, samples=300):
         db.drop()
 
 
-LATENCY = os.environ.get(
-    "LATENCY",
-    os.path.join(os.environ.get("CARGO_TARGET_DIR", ROOT + "/target"), "release/examples/latency"),
-)
-
-
 def latency_rust(backend, samples=300):
     """Enqueues from a Rust process (`jobs::enqueue`), runs in the server's worker process."""
     assert backend == "postgres", "across processes is measured on PostgreSQL"
     db = Database(backend)
     try:
-        server = idle_server(db)
-        out = subprocess.run(
-            ["taskset", "-c", "1", LATENCY, backend, str(samples)],
-            env={**os.environ, "LATENCY_DATABASE_URL": db.url},
-            capture_output=True, text=True, check=True, timeout=120,
-        ).stdout.strip().splitlines()[-1]
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=60)
+        with idle_server(db):
+            out = subprocess.run(
+                ["taskset", "-c", "1", LATENCY, backend, str(samples)],
+                env={**os.environ, "LATENCY_DATABASE_URL": db.url},
+                capture_output=True, text=True, check=True, timeout=120,
+            ).stdout.strip().splitlines()[-1]
         print(json.dumps({"across": "enqueuer, PostgreSQL, worker", **json.loads(out)}), flush=True)
     finally:
         db.drop()
