@@ -17,12 +17,12 @@ use bytes::{Buf, Bytes};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
+use platform::net::Conn;
 use platform::{ApiError, AppState, ErrorBody};
 use realtime::{ConnectionId, Outbound, Reader, Receiver, Writer, envelope};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf, ReadHalf};
-use tokio::net::TcpStream;
 use tokio::time::Sleep;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -219,15 +219,16 @@ fn serve(upgraded: Upgraded, pending: Pending) -> impl Future<Output = ()> + Sen
         mut outbound,
         max_bytes,
     } = pending;
-    // The server's own connections are TCP streams: the mailbox takes the stream, so the hub
-    // writes to it while this task reads it. Anything else is split behind a lock.
+    // The server's own connections are TCP streams (`platform::net::Conn`): the mailbox takes
+    // the stream, so the hub writes to it while this task reads it. Anything else is split
+    // behind a lock.
     // (`server::serve` serves through hyper-util's version-sniffing builder, which wraps the
     // stream.)
-    let tcp = hyper_util::server::conn::auto::upgrade::downcast::<TokioIo<TcpStream>>(upgraded)
+    let tcp = hyper_util::server::conn::auto::upgrade::downcast::<TokioIo<Conn>>(upgraded)
         .map(|parts| (parts.io, parts.read_buf))
         .or_else(|upgraded| {
             upgraded
-                .downcast::<TokioIo<TcpStream>>()
+                .downcast::<TokioIo<Conn>>()
                 .map(|parts| (parts.io, parts.read_buf))
         });
     let (read_ahead, read) = match tcp {
@@ -235,7 +236,7 @@ fn serve(upgraded: Upgraded, pending: Pending) -> impl Future<Output = ()> + Sen
             // The accept loop (`server::serve`) already set `TCP_NODELAY`: frames are small and
             // written one by one, and none may wait for the previous one's acknowledgement.
             let read = outbound
-                .attach_tcp(io.into_inner())
+                .attach_tcp(io.into_inner().into_inner())
                 .expect("a new connection's mailbox has no socket yet");
             // An empty read-ahead still holds hyper's whole read buffer: drop it.
             let read_ahead = match read_buf.is_empty() {

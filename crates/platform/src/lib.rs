@@ -8,6 +8,7 @@ pub mod dotenvx;
 pub mod error;
 pub mod job;
 pub mod module;
+pub mod net;
 pub mod reads;
 pub mod state;
 pub mod telemetry;

@@ -15,6 +15,7 @@ use axum::extract::Request;
 use axum::response::Response;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
+use platform::net::Conn;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tower::Service;
@@ -58,7 +59,8 @@ where
         let open = open_tx.clone();
         tokio::spawn(async move {
             let builder = Builder::new(TokioExecutor::new());
-            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            let io = TokioIo::new(Conn::new(stream));
+            let connection = builder.serve_connection_with_upgrades(io, service);
             tokio::pin!(connection);
             tokio::select! {
                 result = connection.as_mut() => finished(result),
