@@ -36,10 +36,6 @@ impl Conn {
         Conn { stream }
     }
 
-    pub fn get_ref(&self) -> &TcpStream {
-        &self.stream
-    }
-
     pub fn into_inner(self) -> TcpStream {
         self.stream
     }
