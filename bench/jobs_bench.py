@@ -240,9 +240,20 @@ def throughput(backend, n, ack_batch="256", workers="1", concurrency="64", prefe
 
 
 @contextlib.contextmanager
-def idle_server(db):
-    """`quickdapp serve` on core 0 with one worker, migrated, started and gone idle; stopped
-    (SIGTERM, then waited for) when the block ends, also when it failed."""
+def idle_server(backend):
+    """A new database served by `quickdapp serve` on core 0 with one worker, migrated, started
+    and gone idle; yields the database. The server is stopped (SIGTERM, then waited for) and
+    the database dropped when the block ends, also when it failed."""
+    db = Database(backend)
+    try:
+        with serving(db):
+            yield db
+    finally:
+        db.drop()
+
+
+@contextlib.contextmanager
+def serving(db):
     quickdapp(db, ["migrate"])
     server = subprocess.Popen(
         ["taskset", "-c", "0", BIN, "serve"],
@@ -259,84 +270,76 @@ def idle_server(db):
 
 def latency(backend, samples=300):
     assert backend == "postgres", "cross-process latency is measured on PostgreSQL"
-    db = Database(backend)
-    try:
-        with idle_server(db):
-            feeder = subprocess.Popen(
-                ["taskset", "-c", "1", "psql", db.url, "-Atq"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            # One job at a time: the INSERT and its NOTIFY in one statement (one commit, as
-            # `schedule_job` does), then wait for psql's answer (the commit) before the next, so a
-            # slow commit delays the next sample instead of queueing behind it.
-            committed = {}
-            for _ in range(samples):
-                t = time.time_ns() // 1000
-                feeder.stdin.write(
-                    "WITH j AS (INSERT INTO worker_jobs (type, user_id, data, due, remove_at, idempotency_key) "
-                    f"VALUES ('diagnostics.echo', 0, '{{\"t\": {t}}}', now(), now() + interval '1 day', NULL) "
-                    "RETURNING id) SELECT j.id, pg_notify('worker_jobs', '') FROM j;\n"
-                )
-                feeder.stdin.flush()
-                job_id = int(feeder.stdout.readline().split("|")[0])
-                committed[job_id] = time.time_ns() // 1000
-                time.sleep(0.01)
-            feeder.stdin.close()
-            feeder.wait()
-            deadline = time.monotonic() + 30
-            while int(db.query("SELECT COUNT(*) FROM worker_jobs WHERE finished IS NULL AND type = 'diagnostics.echo'")) > 0:
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
-            rows = [
-                line.split("|")
-                for line in psql(
-                    db.url,
-                    "SELECT id, (data->>'t')::bigint, (result->>'startedAtMicros')::bigint FROM worker_jobs "
-                    "WHERE type = 'diagnostics.echo' ORDER BY id",
-                ).split()
-            ]
-        lat = sorted((int(started) - int(t)) / 1000.0 for _, t, started in rows)
-        # The enqueue's own commit (psql's answer came back) and, from its end, the rest.
-        commit = sorted((committed[int(i)] - int(t)) / 1000.0 for i, t, _ in rows)
-        after = sorted((int(started) - committed[int(i)]) / 1000.0 for i, _, started in rows)
-        q = lambda xs, p: round(xs[min(len(xs) - 1, int(p * (len(xs) - 1)))], 3)
-        print(
-            json.dumps(
-                {
-                    "backend": backend,
-                    "samples": len(lat),
-                    "p50_ms": q(lat, 0.5),
-                    "p90_ms": q(lat, 0.9),
-                    "p99_ms": q(lat, 0.99),
-                    "max_ms": q(lat, 1.0),
-                    "mean_ms": round(statistics.mean(lat), 3),
-                    "enqueue_commit_p50_ms": q(commit, 0.5),
-                    "commit_to_start_p50_ms": q(after, 0.5),
-                    "commit_to_start_p90_ms": q(after, 0.9),
-                }
-            ),
-            flush=True,
+    with idle_server(backend) as db:
+        feeder = subprocess.Popen(
+            ["taskset", "-c", "1", "psql", db.url, "-Atq"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
-    finally:
-        db.drop()
+        # One job at a time: the INSERT and its NOTIFY in one statement (one commit, as
+        # `schedule_job` does), then wait for psql's answer (the commit) before the next, so a
+        # slow commit delays the next sample instead of queueing behind it.
+        committed = {}
+        for _ in range(samples):
+            t = time.time_ns() // 1000
+            feeder.stdin.write(
+                "WITH j AS (INSERT INTO worker_jobs (type, user_id, data, due, remove_at, idempotency_key) "
+                f"VALUES ('diagnostics.echo', 0, '{{\"t\": {t}}}', now(), now() + interval '1 day', NULL) "
+                "RETURNING id) SELECT j.id, pg_notify('worker_jobs', '') FROM j;\n"
+            )
+            feeder.stdin.flush()
+            job_id = int(feeder.stdout.readline().split("|")[0])
+            committed[job_id] = time.time_ns() // 1000
+            time.sleep(0.01)
+        feeder.stdin.close()
+        feeder.wait()
+        deadline = time.monotonic() + 30
+        while int(db.query("SELECT COUNT(*) FROM worker_jobs WHERE finished IS NULL AND type = 'diagnostics.echo'")) > 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        rows = [
+            line.split("|")
+            for line in psql(
+                db.url,
+                "SELECT id, (data->>'t')::bigint, (result->>'startedAtMicros')::bigint FROM worker_jobs "
+                "WHERE type = 'diagnostics.echo' ORDER BY id",
+            ).split()
+        ]
+    lat = sorted((int(started) - int(t)) / 1000.0 for _, t, started in rows)
+    # The enqueue's own commit (psql's answer came back) and, from its end, the rest.
+    commit = sorted((committed[int(i)] - int(t)) / 1000.0 for i, t, _ in rows)
+    after = sorted((int(started) - committed[int(i)]) / 1000.0 for i, _, started in rows)
+    q = lambda xs, p: round(xs[min(len(xs) - 1, int(p * (len(xs) - 1)))], 3)
+    print(
+        json.dumps(
+            {
+                "backend": backend,
+                "samples": len(lat),
+                "p50_ms": q(lat, 0.5),
+                "p90_ms": q(lat, 0.9),
+                "p99_ms": q(lat, 0.99),
+                "max_ms": q(lat, 1.0),
+                "mean_ms": round(statistics.mean(lat), 3),
+                "enqueue_commit_p50_ms": q(commit, 0.5),
+                "commit_to_start_p50_ms": q(after, 0.5),
+                "commit_to_start_p90_ms": q(after, 0.9),
+            }
+        ),
+        flush=True,
+    )
 
 
 def latency_rust(backend, samples=300):
     """Enqueues from a Rust process (`jobs::enqueue`), runs in the server's worker process."""
     assert backend == "postgres", "across processes is measured on PostgreSQL"
-    db = Database(backend)
-    try:
-        with idle_server(db):
-            out = subprocess.run(
-                ["taskset", "-c", "1", LATENCY, backend, str(samples)],
-                env={**os.environ, "LATENCY_DATABASE_URL": db.url},
-                capture_output=True, text=True, check=True, timeout=120,
-            ).stdout.strip().splitlines()[-1]
-        print(json.dumps({"across": "enqueuer, PostgreSQL, worker", **json.loads(out)}), flush=True)
-    finally:
-        db.drop()
+    with idle_server(backend) as db:
+        out = subprocess.run(
+            ["taskset", "-c", "1", LATENCY, backend, str(samples)],
+            env={**os.environ, "LATENCY_DATABASE_URL": db.url},
+            capture_output=True, text=True, check=True, timeout=120,
+        ).stdout.strip().splitlines()[-1]
+    print(json.dumps({"across": "enqueuer, PostgreSQL, worker", **json.loads(out)}), flush=True)
 
 
 if __name__ == "__main__":
